@@ -1,0 +1,133 @@
+"""The ``nasfpn`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    # torch is imported here, not at the top, so that `nasfpn --help` stays instant
+    from nasfpn.model import ModelConfig, build_retinanet, count_flops, parameter_breakdown
+    from nasfpn.model.build import resolve_arch
+
+    genotype = resolve_arch(args.arch)
+    cfg = ModelConfig(
+        backbone=args.backbone,
+        repeats=args.repeats,
+        width=args.width,
+        variant=args.variant,
+        num_classes=args.num_classes,
+    )
+    model = build_retinanet(genotype if genotype is not None else args.arch, cfg)
+    params = parameter_breakdown(model)
+    flops = count_flops(model, args.image_size)
+    summary = {
+        "arch": str(args.arch),
+        "neck": "fpn" if genotype is None else "nasfpn",
+        "backbone": cfg.backbone,
+        "repeats": cfg.repeats if genotype is not None else None,
+        "width": cfg.width,
+        "variant": cfg.variant if genotype is not None else None,
+        "num_classes": cfg.num_classes,
+        "image_size": args.image_size,
+        "params": params,
+        "flops": flops,
+    }
+    if genotype is not None:
+        summary["key"] = genotype.key()
+        summary["genotype"] = genotype.to_dict()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    if genotype is not None:
+        print(format_cells(genotype))
+        print(
+            f"key: {genotype.key()}   repeats x width: {cfg.repeats}@{cfg.width}   "
+            f"variant: {cfg.variant}"
+        )
+    else:
+        print(f"FPN neck (mmdetection crop640 baseline), width {cfg.width}")
+    print(f"backbone: {cfg.backbone}   classes: {cfg.num_classes}")
+    for part in ("backbone", "neck", "head", "total"):
+        print(f"params.{part:<9} {params[part]:>12,}  ({params[part] / 1e6:.2f} M)")
+    print(
+        f"flops @{args.image_size}  {flops:>12,}  ({flops / 1e9:.1f} GFLOPs, "
+        f"{flops / 2e9:.1f} G multiply-adds)"
+    )
+    return 0
+
+
+def format_cells(genotype) -> str:
+    """The cells of a genotype as a text table, with the unconnected nodes each absorbs."""
+    levels = genotype.node_levels()
+
+    def name(node: int) -> str:
+        return f"P{levels[node]}" if node < genotype.num_inputs else f"n{node}"
+
+    rows = [("node", "level", "op", "input a", "input b", "absorbs", "output")]
+    for plan in genotype.trace():
+        c = plan.cell
+        rows.append(
+            (
+                f"n{plan.node}",
+                f"P{c.level}",
+                c.op,
+                f"{c.input_a} ({name(c.input_a)})",
+                f"{c.input_b} ({name(c.input_b)})",
+                ", ".join(f"{j} ({name(j)})" for j in plan.absorbs) or "-",
+                f"-> P{c.level}" if c.is_output else "",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nasfpn",
+        description="Neural architecture search of feature pyramids (NAS-FPN), end to end.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "inspect",
+        help="print an architecture's cells, parameters and FLOPs",
+        description="Build a RetinaNet for ARCH and print its cells, parameter counts and FLOPs.",
+    )
+    p.add_argument("arch", help="a built-in name (nasfpn), 'fpn', or a genotype JSON file")
+    p.add_argument(
+        "--backbone",
+        default="resnet50",
+        help="resnet10|resnet18|resnet34|resnet50|resnet101 (default resnet50)",
+    )
+    p.add_argument("--repeats", type=int, default=7, help="pyramid repeats N (default 7)")
+    p.add_argument("--width", type=int, default=256, help="pyramid width C (default 256)")
+    p.add_argument(
+        "--variant",
+        default="mmdet",
+        choices=["mmdet", "tf"],
+        help="which reference's semantics (default mmdet)",
+    )
+    p.add_argument("--num-classes", type=int, default=80, help="object classes (default 80)")
+    p.add_argument("--image-size", type=int, default=640, help="square input for FLOPs (640)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # every error a user can cause is a ValueError with the fix in it
+        print(f"nasfpn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
