@@ -1,14 +1,12 @@
-"""The ``nasfpn`` command line."""
+"""``nasfpn inspect``: an architecture's cells, parameters and FLOPs."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 
 
-def _cmd_inspect(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     # torch is imported here, not at the top, so that `nasfpn --help` stays instant
     from nasfpn.model import ModelConfig, build_retinanet, count_flops, parameter_breakdown
     from nasfpn.model.build import resolve_arch
@@ -87,13 +85,7 @@ def format_cells(genotype) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nasfpn",
-        description="Neural architecture search of feature pyramids (NAS-FPN), end to end.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inspect",
         help="print an architecture's cells, parameters and FLOPs",
@@ -116,18 +108,4 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, default=80, help="object classes (default 80)")
     p.add_argument("--image-size", type=int, default=640, help="square input for FLOPs (640)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=_cmd_inspect)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ValueError as err:  # every error a user can cause is a ValueError with the fix in it
-        print(f"nasfpn {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    p.set_defaults(func=run)

@@ -1,0 +1,5 @@
+import sys
+
+from nasfpn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""The ``nasfpn`` command line: one module per subcommand, each with ``register(subparsers)``.
+
+Subcommands import torch (and Ray) inside their ``run`` function, so that ``nasfpn --help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nasfpn.cli import inspect
+
+# each module adds its subcommand; keep one line per module
+SUBCOMMANDS = [inspect]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nasfpn",
+        description="Neural architecture search of feature pyramids (NAS-FPN), end to end.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        # errors a user can cause carry the bad value and the fix; no traceback for them
+        print(f"nasfpn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
