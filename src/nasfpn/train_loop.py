@@ -1,0 +1,283 @@
+"""The one training loop that proxy training and retraining share.
+
+Thin on purpose (detectron2's ``train_loop`` advice): it runs epochs of optimiser steps with the
+learning-rate schedule, mixed precision and gradient clipping, stops early when the loss is
+not finite, and calls hooks after each step and each epoch. What a step computes is the
+caller's ``compute_loss(model, batch) -> {name: loss}``; evaluation, reports and checkpoints are
+hooks. Proxy training and retraining differ only in configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("step", "cosine")
+AMP_MODES = ("auto", "none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and learning-rate schedule. Defaults: docs section 5 (mmdetection's recipe).
+
+    ``milestones`` are epochs at which the learning rate is multiplied by ``gamma`` (step
+    schedule). The cosine schedule decays per iteration from ``lr`` to ``lr * min_lr_ratio``
+    over the whole run. Both are multiplied by a linear warm-up from ``warmup_ratio * lr`` over
+    ``warmup_iters`` iterations (mmdetection's linear warm-up).
+    """
+
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.08
+    momentum: float = 0.9  # SGD momentum; AdamW's beta1
+    weight_decay: float = 1e-4
+    norm_weight_decay: float = 0.0  # decay of norm weights and biases (mmdet norm_decay_mult=0)
+    schedule: Literal["step", "cosine"] = "step"
+    milestones: tuple[int, ...] = (30, 40)
+    gamma: float = 0.1
+    min_lr_ratio: float = 0.0
+    warmup_iters: int = 1000
+    warmup_ratio: float = 0.1
+    grad_clip: float | None = None  # max global L2 norm of the gradients; None: no clipping
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is unknown; choose one of {OPTIMIZERS}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} is unknown; choose one of {SCHEDULES}")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} must be positive")
+        if self.warmup_iters < 0 or not 0 < self.warmup_ratio <= 1:
+            raise ValueError(
+                f"warm-up of {self.warmup_iters} iterations from ratio {self.warmup_ratio}: "
+                "iterations must be >= 0 and the ratio in (0, 1]"
+            )
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip={self.grad_clip!r} must be positive, or null for none")
+
+
+def lr_factor(cfg: OptimConfig, iteration: int, iters_per_epoch: int, epochs: int) -> float:
+    """The multiplier of the base learning rate at ``iteration`` (0-based). Pure arithmetic."""
+    epoch = iteration // max(iters_per_epoch, 1)
+    if cfg.schedule == "step":
+        factor = cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    else:
+        total = max(iters_per_epoch * epochs, 1)
+        progress = min(iteration / total, 1.0)
+        factor = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (
+            1 + math.cos(math.pi * progress)
+        )
+    if iteration < cfg.warmup_iters:
+        k = (1 - iteration / cfg.warmup_iters) * (1 - cfg.warmup_ratio)
+        factor *= 1 - k
+    return factor
+
+
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm)
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD or AdamW over the trainable parameters, norm parameters in a group of their own.
+
+    A parameter shared by several modules (the head's shared convs) is added once, the role of
+    mmdetection's ``bypass_duplicate``.
+    """
+    norm_params, other, seen = [], [], set()
+    for module in model.modules():
+        for p in module.parameters(recurse=False):
+            if not p.requires_grad or id(p) in seen:
+                continue
+            seen.add(id(p))
+            (norm_params if _is_norm(module) else other).append(p)
+    groups = [
+        {"params": other, "weight_decay": cfg.weight_decay},
+        {"params": norm_params, "weight_decay": cfg.norm_weight_decay},
+    ]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device``: ``auto`` is bf16 on CUDA and off on CPU."""
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp {amp!r} is unknown; choose one of {AMP_MODES}")
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if amp == "none":
+        return None
+    if device.type != "cuda":
+        raise ValueError(
+            f"amp={amp!r} needs a CUDA device, but training runs on {device.type}; "
+            "set amp to auto or none"
+        )
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+@dataclass
+class LoopState:
+    """Where a run stands; everything a hook may read or a checkpoint must hold."""
+
+    epoch: int = 0  # epochs finished
+    iteration: int = 0  # optimiser steps taken
+    status: str = "running"  # running | ok | diverged | stopped
+    reason: str = ""
+    last_losses: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Hook:
+    """Called by :func:`train`. Return ``False`` from ``after_epoch`` to stop the run early."""
+
+    def after_step(self, state: LoopState, losses: dict[str, float]) -> None:
+        pass
+
+    def after_epoch(self, state: LoopState) -> bool | None:
+        return None
+
+
+@dataclass
+class Trainer:
+    """Holds the model, optimiser and precision settings of one run."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    cfg: OptimConfig
+    epochs: int
+    iters_per_epoch: int
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+    state: LoopState = field(default_factory=LoopState)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": self.state.epoch,
+            "iteration": self.state.iteration,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.state.epoch = int(state["epoch"])
+        self.state.iteration = int(state["iteration"])
+
+
+def make_trainer(
+    model: nn.Module,
+    cfg: OptimConfig,
+    epochs: int,
+    iters_per_epoch: int,
+    device: torch.device | str = "cpu",
+    amp: str = "auto",
+    channels_last: bool = True,
+) -> Trainer:
+    """Move ``model`` to ``device`` (channels-last memory on CUDA when asked) and build the
+    optimiser over it. The caller's ``compute_loss`` moves batches to the same device."""
+    device = torch.device(device)
+    amp_dtype = resolve_amp(amp, device)
+    model.to(device)
+    if channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    return Trainer(
+        model=model,
+        optimizer=build_optimizer(model, cfg),
+        cfg=cfg,
+        epochs=epochs,
+        iters_per_epoch=iters_per_epoch,
+        device=device,
+        amp_dtype=amp_dtype,
+        scaler=scaler,
+    )
+
+
+def train(
+    trainer: Trainer,
+    batches: Callable[[int], Iterable[Any]],
+    compute_loss: Callable[[nn.Module, Any], dict[str, Tensor]],
+    hooks: Iterable[Hook] = (),
+) -> LoopState:
+    """Run the remaining epochs; ``batches(epoch)`` yields that epoch's batches.
+
+    Ends with ``status`` ``ok``; ``diverged`` as soon as a loss or the gradient norm is not
+    finite (the reason names the iteration and the values); ``stopped`` when a hook asks.
+    """
+    state, model, opt, cfg = trainer.state, trainer.model, trainer.optimizer, trainer.cfg
+    hooks = list(hooks)
+    base_lrs = [cfg.lr for _ in opt.param_groups]
+    start = time.perf_counter()
+    model.train()
+    while state.epoch < trainer.epochs:
+        for batch in batches(state.epoch):
+            factor = lr_factor(cfg, state.iteration, trainer.iters_per_epoch, trainer.epochs)
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * factor
+            autocast = (
+                torch.autocast(trainer.device.type, dtype=trainer.amp_dtype)
+                if trainer.amp_dtype is not None
+                else nullcontext()
+            )
+            with autocast:
+                losses = compute_loss(model, batch)
+            total = sum(losses.values())
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            if not math.isfinite(float(total.detach())):
+                return _end(
+                    state,
+                    start,
+                    "diverged",
+                    f"loss is not finite at iteration {state.iteration} "
+                    f"(epoch {state.epoch}): {values}",
+                )
+            opt.zero_grad(set_to_none=True)
+            if trainer.scaler is not None:
+                trainer.scaler.scale(total).backward()
+                trainer.scaler.unscale_(opt)
+            else:
+                total.backward()
+            if cfg.grad_clip is not None:
+                norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if not torch.isfinite(norm) and trainer.scaler is None:
+                    return _end(
+                        state,
+                        start,
+                        "diverged",
+                        f"gradient norm is {float(norm)} at iteration {state.iteration}",
+                    )
+            if trainer.scaler is not None:
+                trainer.scaler.step(opt)
+                trainer.scaler.update()
+            else:
+                opt.step()
+            state.iteration += 1
+            state.last_losses = values
+            for hook in hooks:
+                hook.after_step(state, values)
+        state.epoch += 1
+        state.seconds = time.perf_counter() - start
+        go_on = [hook.after_epoch(state) for hook in hooks]
+        if state.status != "running":  # a hook ended the run (e.g. its evaluation failed)
+            return state
+        if any(g is False for g in go_on):
+            return _end(
+                state, start, "stopped", f"a hook stopped the run after epoch {state.epoch}"
+            )
+    return _end(state, start, "ok", "")
+
+
+def _end(state: LoopState, start: float, status: str, reason: str) -> LoopState:
+    state.status, state.reason = status, reason
+    state.seconds = time.perf_counter() - start
+    return state

@@ -1,0 +1,175 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nasfpn.train_loop import (
+    Hook,
+    OptimConfig,
+    build_optimizer,
+    lr_factor,
+    make_trainer,
+    resolve_amp,
+    train,
+)
+
+
+def test_warmup_and_step_schedule_by_hand() -> None:
+    cfg = OptimConfig(milestones=(2, 3), warmup_iters=10, warmup_ratio=0.1)
+    assert lr_factor(cfg, 0, 100, 4) == pytest.approx(0.1)  # warm-up starts at 0.1 x lr
+    assert lr_factor(cfg, 5, 100, 4) == pytest.approx(0.55)  # halfway: 1 - 0.9 * 0.5
+    assert lr_factor(cfg, 10, 100, 4) == 1.0
+    assert lr_factor(cfg, 199, 100, 4) == 1.0  # last iteration of epoch 1
+    assert lr_factor(cfg, 200, 100, 4) == pytest.approx(0.1)  # epoch 2
+    assert lr_factor(cfg, 399, 100, 4) == pytest.approx(0.01)  # epoch 3
+
+
+def test_cosine_schedule_by_hand() -> None:
+    cfg = OptimConfig(schedule="cosine", warmup_iters=0, min_lr_ratio=0.1)
+    assert lr_factor(cfg, 0, 10, 2) == 1.0
+    assert lr_factor(cfg, 10, 10, 2) == pytest.approx(0.1 + 0.9 * 0.5)  # halfway
+    assert lr_factor(cfg, 20, 10, 2) == pytest.approx(0.1)
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 1)
+        self.bn = nn.BatchNorm2d(2)
+        self.shared = nn.Linear(2, 1)
+        self.alias = self.shared  # a module reachable under two names
+
+    def forward(self, x):
+        return self.shared(self.bn(self.conv(x)).mean((2, 3)))
+
+
+def test_optimizer_groups_norm_params_without_decay_and_shared_once() -> None:
+    model = Tiny()
+    opt = build_optimizer(model, OptimConfig(weight_decay=1e-4))
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
+    assert {id(p) for p in no_decay["params"]} == {id(model.bn.weight), id(model.bn.bias)}
+    assert len(decay["params"]) == 4  # conv w, b; linear w, b: shared module counted once
+    model.conv.weight.requires_grad_(False)
+    assert len(build_optimizer(model, OptimConfig()).param_groups[0]["params"]) == 3
+    assert isinstance(build_optimizer(model, OptimConfig(optimizer="adamw")), torch.optim.AdamW)
+
+
+def _data(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 1, 4, 4, generator=g)
+    y = x.mean((1, 2, 3))[:, None] * 3 + 1
+    return [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
+
+
+def _loss(model, batch):
+    x, y = batch
+    return {"mse": ((model(x) - y) ** 2).mean()}
+
+
+def _run(epochs: int, lr: float = 0.05, **kwargs):
+    torch.manual_seed(0)
+    model = Tiny()
+    cfg = OptimConfig(lr=lr, milestones=(), warmup_iters=2, **kwargs)
+    trainer = make_trainer(model, cfg, epochs=epochs, iters_per_epoch=4)
+    batches = _data()
+    return model, trainer, train(trainer, lambda epoch: batches, _loss)
+
+
+def test_training_lowers_the_loss_and_is_deterministic() -> None:
+    _, _, state = _run(epochs=1)
+    first = state.last_losses["mse"]
+    model2, _, state2 = _run(epochs=20)
+    assert state2.status == "ok" and state2.iteration == 80 and state2.epoch == 20
+    assert state2.last_losses["mse"] < first / 2
+    model3, _, _ = _run(epochs=20)
+    for a, b in zip(model2.parameters(), model3.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_absurd_learning_rate_ends_as_diverged() -> None:
+    _, _, state = _run(epochs=50, lr=1e6)
+    assert state.status == "diverged"
+    assert "not finite at iteration" in state.reason and state.epoch < 50
+
+
+def test_gradient_clipping_bounds_the_norm() -> None:
+    torch.manual_seed(0)
+    model = Tiny()
+    trainer = make_trainer(model, OptimConfig(grad_clip=1e-3, warmup_iters=0), 1, 1)
+    batch = _data()[0]
+    norms = []
+
+    class Record(Hook):
+        def after_step(self, state, losses):
+            norms.append(math.sqrt(sum(float(p.grad.pow(2).sum()) for p in model.parameters())))
+
+    train(trainer, lambda e: [batch], _loss, [Record()])
+    assert norms[0] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_resume_continues_exactly() -> None:
+    full, _, _ = _run(epochs=4)
+    torch.manual_seed(0)
+    model = Tiny()
+    cfg = OptimConfig(lr=0.05, milestones=(), warmup_iters=2)
+    first = make_trainer(model, cfg, epochs=2, iters_per_epoch=4)
+    train(first, lambda e: _data(), _loss)
+    saved = {"model": model.state_dict(), "trainer": first.state_dict()}
+    resumed_model = Tiny()
+    resumed_model.load_state_dict(saved["model"])
+    second = make_trainer(resumed_model, cfg, epochs=4, iters_per_epoch=4)
+    second.load_state_dict(saved["trainer"])
+    state = train(second, lambda e: _data(), _loss)
+    assert state.iteration == 16
+    for a, b in zip(full.parameters(), resumed_model.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_hook_can_stop_the_run() -> None:
+    class StopAfterTwo(Hook):
+        def after_epoch(self, state):
+            return state.epoch < 2
+
+    torch.manual_seed(0)
+    trainer = make_trainer(Tiny(), OptimConfig(), epochs=10, iters_per_epoch=4)
+    state = train(trainer, lambda e: _data(), _loss, [StopAfterTwo()])
+    assert (state.status, state.epoch) == ("stopped", 2)
+
+
+def test_amp_modes() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) is None and resolve_amp("none", cpu) is None
+    assert resolve_amp("auto", torch.device("cuda")) == torch.bfloat16
+    assert resolve_amp("fp16", torch.device("cuda")) == torch.float16
+    with pytest.raises(ValueError, match="amp='bf16' needs a CUDA device"):
+        resolve_amp("bf16", cpu)
+    with pytest.raises(ValueError, match="amp 'fp8' is unknown"):
+        resolve_amp("fp8", cpu)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"optimizer": "lamb"}, "optimizer 'lamb' is unknown"),
+        ({"schedule": "poly"}, "schedule 'poly' is unknown"),
+        ({"lr": 0.0}, "lr=0.0 must be positive"),
+        ({"warmup_ratio": 0.0}, "the ratio in (0, 1]"),
+        ({"grad_clip": -1.0}, "grad_clip=-1.0 must be positive"),
+    ],
+)
+def test_bad_optim_config(kwargs, message) -> None:
+    with pytest.raises(ValueError) as info:
+        OptimConfig(**kwargs)
+    assert message in str(info.value)
+
+
+@pytest.mark.gpu
+def test_bf16_autocast_step_on_gpu() -> None:
+    torch.manual_seed(0)
+    model = Tiny()
+    trainer = make_trainer(model, OptimConfig(warmup_iters=0), 2, 4, device="cuda", amp="bf16")
+    batches = [(x.cuda(), y.cuda()) for x, y in _data()]
+    state = train(trainer, lambda e: batches, _loss)
+    assert state.status == "ok"
