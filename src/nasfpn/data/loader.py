@@ -1,0 +1,136 @@
+"""Batches ready for the model: a seeded sampler, a padding collate, and DataLoader builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+
+from nasfpn.data.transforms import MEAN, STD, ImageMeta, Padding, Sample
+
+
+@dataclass
+class Batch:
+    """``images`` ``(N, 3, H, W)`` float32, normalised, zero-padded bottom/right; ``targets``
+    ``[{"boxes": (G, 4) x1y1x2y2, "labels": (G,) int64}]`` in the padded image's pixels (the
+    input of ``RetinaNet.loss``); ``metas`` map detections back to the image files."""
+
+    images: Tensor
+    targets: list[dict[str, Tensor]]
+    metas: list[ImageMeta]
+
+    def __len__(self) -> int:
+        return len(self.metas)
+
+    @property
+    def image_sizes(self) -> list[tuple[int, int]]:
+        """Unpadded ``(h, w)`` per image: what ``RetinaNet.detect`` clips boxes to."""
+        return [m.size for m in self.metas]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        move = {"device": device, "non_blocking": non_blocking}
+        return Batch(
+            self.images.to(**move),
+            [{k: v.to(**move) for k, v in t.items()} for t in self.targets],
+            self.metas,
+        )
+
+    def pin_memory(self) -> Batch:
+        """Called by ``DataLoader(pin_memory=True)`` for a faster copy to the GPU."""
+        return Batch(
+            self.images.pin_memory(),
+            [{k: v.pin_memory() for k, v in t.items()} for t in self.targets],
+            self.metas,
+        )
+
+
+class PadCollate:
+    """Samples -> :class:`Batch`: normalise each uint8 image and pad the batch bottom/right
+    with zeros after normalisation (mmdetection ``Normalize`` then ``Pad``)."""
+
+    def __init__(self, padding: Padding | None = None, mean=MEAN, std=STD) -> None:
+        self.padding = padding or Padding()
+        # (x - mean) * (1 / std), as mmcv imnormalize computes it (and transforms.normalize)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.inv_std = (1 / torch.tensor(std, dtype=torch.float64)).float().view(3, 1, 1)
+
+    def __call__(self, samples: list[Sample]) -> Batch:
+        sizes = [tuple(s.image.shape[-2:]) for s in samples]
+        h, w = self.padding.padded_size(sizes)
+        images = torch.empty(len(samples), 3, h, w)
+        if get_worker_info() is not None:
+            # in a worker process, build the batch in shared memory: sending it to the main
+            # process then needs no extra copy (as torch's default_collate does)
+            images.share_memory_()
+        images.zero_()
+        for i, s in enumerate(samples):
+            ih, iw = sizes[i]
+            images[i, :, :ih, :iw].copy_(s.image).sub_(self.mean).mul_(self.inv_std)
+        targets = [{"boxes": s.boxes.float(), "labels": s.labels.long()} for s in samples]
+        return Batch(images, targets, [s.meta for s in samples])
+
+
+class TrainSampler(Sampler):
+    """Yields ``(index, seed, epoch)`` keys in a shuffled order fixed by ``(seed, epoch)``.
+
+    The dataset seeds each sample's augmentation from its key, so a batch depends only on the
+    seed, the epoch and its position, never on which worker process drew it. Call
+    :meth:`set_epoch` before each epoch (it lives in the main process, so persistent workers
+    see it).
+    """
+
+    def __init__(self, length: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.length, self.seed, self.shuffle = length, seed, shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        if self.shuffle:
+            order = np.random.default_rng((self.seed, self.epoch)).permutation(self.length)
+        else:
+            order = np.arange(self.length)
+        for i in order:
+            yield int(i), self.seed, self.epoch
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    seed: int = 0,
+    workers: int = 2,
+    pin_memory: bool = False,
+    drop_last: bool | None = None,
+) -> DataLoader:
+    """A DataLoader of :class:`Batch` es for a dataset with a ``TrainTransform``/``TestTransform``.
+
+    Training shuffles with :class:`TrainSampler` (call ``loader.sampler.set_epoch(e)``) and
+    drops the last incomplete batch by default, so every step sees ``batch_size`` images; test
+    loading keeps the file order and every image. Padding comes from
+    ``dataset.transform.padding`` (``S x S`` in training, a multiple of 128 in test).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size} must be 1 or more")
+    if workers < 0:
+        raise ValueError(f"workers {workers} must be 0 (load in this process) or more")
+    padding = getattr(getattr(dataset, "transform", None), "padding", None)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=TrainSampler(len(dataset), seed, shuffle=train),
+        collate_fn=PadCollate(padding),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        drop_last=train if drop_last is None else drop_last,
+        persistent_workers=workers > 0,
+    )
