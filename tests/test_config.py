@@ -35,6 +35,8 @@ def test_defaults_file_and_overrides(tmp_path) -> None:
     )
     # a section keeps the nested default's other values (lr 0.04 is not Optim's own default)
     assert config.load(Experiment, overrides=["optim.momentum=0.5"]).optim.lr == 0.04
+    # YAML 1.1 reads 1e-3 as a string; a float field takes it as the number it means
+    assert config.load(Experiment, overrides=["optim.lr=1e-3"]).optim.lr == 0.001
 
 
 def test_round_trip_through_yaml(tmp_path) -> None:

@@ -1,0 +1,105 @@
+"""Where a proxy trial's images come from: the proxy-train and reward annotation files.
+
+Given split files (``nasfpn data split``) they are used as they are. Otherwise the data root's
+train annotations are split here, by image, with the configured holdout and seed, and the two
+files are cached under a name derived from the source file and the split settings, so every
+worker of a search trains and scores on the very same images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nasfpn.data import embedded_dataset, load_annotations, split_annotations, write_json
+from nasfpn.data.synthetic import cache_root
+from nasfpn.proxy_train.config import ProxyConfig
+
+# (annotation file, image folder) layouts a data root may have, in order of preference
+LAYOUTS = (
+    ("annotations/instances_train.json", "train"),  # the embedded synthetic set
+    ("annotations/instances_train2017.json", "train2017"),  # COCO 2017
+)
+
+
+@dataclass(frozen=True)
+class ProxyData:
+    train_annotations: Path
+    reward_annotations: Path
+    images: Path
+
+
+def data_root(cfg: ProxyConfig) -> Path:
+    """The configured data root, or the embedded synthetic set (generated on first use)."""
+    return Path(cfg.data).expanduser() if cfg.data is not None else embedded_dataset()
+
+
+def train_files(root: Path) -> tuple[Path, Path]:
+    """The train annotation file and image folder of a data root."""
+    for ann, images in LAYOUTS:
+        if (root / ann).is_file():
+            return root / ann, root / images
+    expected = " or ".join(f"{a} with {i}/" for a, i in LAYOUTS)
+    raise FileNotFoundError(
+        f"data root {str(root)!r} has no train annotations: expected {expected}; or give "
+        "train_annotations, reward_annotations and images explicitly"
+    )
+
+
+def _split_dir(source: Path, cfg: ProxyConfig) -> Path:
+    stat = source.stat()
+    ident = json.dumps(
+        [str(source.resolve()), stat.st_size, stat.st_mtime_ns, cfg.holdout, cfg.split_seed,
+         cfg.subset, cfg.reward_images]
+    )  # fmt: skip
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return cache_root() / "splits" / f"{source.stem}-{digest}"
+
+
+def prepare(cfg: ProxyConfig) -> ProxyData:
+    """Resolve (and if needed write) the proxy-train and reward annotation files."""
+    if cfg.train_annotations is not None:
+        images = cfg.images or (str(train_files(data_root(cfg))[1]) if cfg.data else None)
+        if images is None:
+            raise ValueError(
+                "with train_annotations and reward_annotations, give images (their image "
+                "folder) or data (a root whose train images they index)"
+            )
+        return ProxyData(Path(cfg.train_annotations), Path(cfg.reward_annotations), Path(images))
+    source, images = train_files(data_root(cfg))
+    if cfg.images is not None:
+        images = Path(cfg.images)
+    out = _split_dir(source, cfg)
+    train_path, reward_path = out / "proxy_train.json", out / "reward.json"
+    if not reward_path.is_file():
+        split = split_annotations(
+            load_annotations(source),
+            holdout=cfg.holdout,
+            seed=cfg.split_seed,
+            subset=None if cfg.subset == 1 else cfg.subset,
+            source=repr(str(source)),
+        )
+        reward = split.reward
+        if cfg.reward_images is not None and cfg.reward_images < len(reward["images"]):
+            keep = {img["id"] for img in reward["images"][: cfg.reward_images]}
+            reward = dict(
+                reward,
+                images=[i for i in reward["images"] if i["id"] in keep],
+                annotations=[a for a in reward["annotations"] if a["image_id"] in keep],
+            )
+        # write into a temporary folder and rename it: concurrent workers never see half a split
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
+        write_json(split.proxy_train, tmp / "proxy_train.json")
+        write_json(reward, tmp / "reward.json")
+        try:
+            os.rename(tmp, out)
+        except OSError:  # another worker got there first; its files are the same
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+    return ProxyData(train_path, reward_path, images)

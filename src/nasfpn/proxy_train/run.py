@@ -1,0 +1,190 @@
+"""One proxy trial: build the RetinaNet of a genotype, train it, score it on the reward split.
+
+This is where a search spends nearly all of its compute (paper section 4). The trial is
+deterministic for a seed on CPU, ends early as ``diverged`` when the loss stops being finite,
+and reports the results of intermediate evaluations (every ``eval_every`` epochs, not the
+final one, which ``run`` returns) through ``report`` so that a scheduler can stop it early.
+It imports no Ray: the search wraps it.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from nasfpn import config as config_io
+from nasfpn.data import CocoDetection, TestTransform, TrainTransform, build_loader
+from nasfpn.evaluation import METRICS, CocoEvaluator, load_ground_truth
+from nasfpn.model import build_retinanet, count_flops, parameter_breakdown
+from nasfpn.proxy_train import data as proxy_data
+from nasfpn.proxy_train.config import ProxyConfig
+from nasfpn.space import Genotype
+from nasfpn.train_loop import Hook, LoopState, make_trainer, train
+
+STATUSES = ("ok", "diverged", "failed")
+Report = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class ProxyResult:
+    """What one proxy trial returns. AP figures are COCOeval's (0..1)."""
+
+    status: str  # ok | diverged | failed
+    reason: str = ""
+    AP: float = 0.0
+    AP50: float = 0.0
+    AP75: float = 0.0
+    APs: float = 0.0
+    APm: float = 0.0
+    APl: float = 0.0
+    params: int = 0
+    flops: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    epochs: int = 0
+    iterations: int = 0
+    config_hash: str = ""
+    losses: dict[str, float] = field(default_factory=dict)  # of the last training step
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reward(self) -> float:
+        return self.AP
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available; use auto or cpu")
+    return device
+
+
+def _loss(device: torch.device, channels_last: bool):
+    def compute(model, batch):
+        batch = batch.to(device, non_blocking=True)
+        images = batch.images
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return model.loss(model(images), batch.targets)
+
+    return compute
+
+
+@torch.no_grad()
+def evaluate(model, loader, evaluator: CocoEvaluator, device: torch.device) -> dict[str, float]:
+    """COCO box AP of ``model`` on the reward split (boxes mapped back to the image files)."""
+    was_training = model.training
+    model.eval()
+    evaluator.results = []
+    for batch in loader:
+        batch = batch.to(device)
+        evaluator.update(model.detect(model(batch.images), batch.image_sizes), batch.metas)
+    model.train(was_training)
+    return evaluator.evaluate()
+
+
+class _Evaluator(Hook):
+    """Scores the reward split every ``every`` epochs (and never twice for one epoch)."""
+
+    def __init__(self, every: int, epochs: int, score: Callable[[], dict], report: Report | None):
+        self.every, self.epochs, self.score, self.report = every, epochs, score, report
+        self.history: list[dict[str, Any]] = []
+        self.eval_seconds = 0.0
+
+    def run(self, state: LoopState, final: bool = False) -> dict[str, Any]:
+        start = time.perf_counter()
+        metrics = self.score()
+        self.eval_seconds += time.perf_counter() - start
+        entry = {"epoch": state.epoch, "iteration": state.iteration, **metrics,
+                 "train_seconds": state.seconds}  # fmt: skip
+        self.history.append(entry)
+        if self.report is not None and not final:  # the final result is run()'s return value
+            self.report(dict(entry))
+        return entry
+
+    def after_epoch(self, state: LoopState) -> bool | None:
+        if self.every and state.epoch % self.every == 0 and state.epoch < self.epochs:
+            self.run(state)
+        return None
+
+
+def run(genotype: Genotype, config: ProxyConfig | None = None, report: Report | None = None):
+    """Train ``genotype`` on the proxy task and return its :class:`ProxyResult`.
+
+    Errors in the configuration or the data are raised (they are the user's to fix); an
+    exception while training or evaluating ends the trial as ``failed`` with the reason.
+    """
+    cfg = config or ProxyConfig()
+    genotype.validate()
+    device = resolve_device(cfg.device)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    files = proxy_data.prepare(cfg)
+    train_set = CocoDetection(
+        files.train_annotations, files.images, TrainTransform(cfg.image_size),
+        filter_empty=True,
+    )  # fmt: skip
+    reward_set = CocoDetection(
+        files.reward_annotations, files.images, TestTransform(cfg.image_size, 128)
+    )
+    if len(train_set) < cfg.batch_size:
+        raise ValueError(
+            f"proxy-train has {len(train_set)} images with boxes, fewer than batch_size "
+            f"{cfg.batch_size}; lower batch_size or holdout"
+        )
+    pin = device.type == "cuda"
+    train_loader = build_loader(train_set, cfg.batch_size, train=True, seed=cfg.seed,
+                                workers=cfg.workers, pin_memory=pin)  # fmt: skip
+    reward_loader = build_loader(reward_set, max(cfg.batch_size // 2, 1), train=False,
+                                 workers=cfg.workers, pin_memory=pin)  # fmt: skip
+
+    torch.manual_seed(cfg.seed)
+    model = build_retinanet(genotype, cfg.model_config(len(train_set.label_map)))
+    result = ProxyResult(status="ok", config_hash=config_io.config_hash(cfg))
+    result.params = parameter_breakdown(model)["total"]
+    result.flops = count_flops(model, cfg.image_size)
+    trainer = make_trainer(model, cfg.optim_config(), cfg.epochs, len(train_loader),
+                           device=device, amp=cfg.amp)  # fmt: skip
+    scorer = CocoEvaluator(load_ground_truth(files.reward_annotations), reward_set.label_map)
+    evaluator = _Evaluator(
+        cfg.eval_every, cfg.epochs, lambda: evaluate(model, reward_loader, scorer, device), report
+    )
+    started = time.perf_counter()
+
+    def batches(epoch: int):
+        train_loader.sampler.set_epoch(epoch)
+        for batch in train_loader:
+            if cfg.max_train_seconds is not None and (
+                time.perf_counter() - started - evaluator.eval_seconds > cfg.max_train_seconds
+            ):
+                trainer.epochs = epoch + 1  # the time budget is spent: this is the last epoch
+                return
+            yield batch
+
+    try:
+        state = train(trainer, batches, _loss(device, channels_last=device.type == "cuda"),
+                      [evaluator])  # fmt: skip
+        result.status, result.reason = state.status, state.reason
+        result.epochs, result.iterations = state.epoch, state.iteration
+        result.losses = dict(state.last_losses)
+        result.train_seconds = state.seconds - evaluator.eval_seconds
+        if state.status == "ok":
+            final = evaluator.run(state, final=True)
+            for name in METRICS:
+                setattr(result, name, float(final[name]))
+    except Exception as err:  # a crash of one candidate must not take the search with it
+        result.status = "failed"
+        result.reason = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"
+    result.eval_seconds = evaluator.eval_seconds
+    result.history = evaluator.history
+    return result

@@ -1,0 +1,146 @@
+import json
+import math
+
+import pytest
+
+from nasfpn.cli import main
+from nasfpn.config import ConfigError
+from nasfpn.data import CocoDetection, load_annotations
+from nasfpn.proxy_train import ProxyConfig, load_proxy_config, run
+from nasfpn.proxy_train import data as proxy_data
+from nasfpn.space import NASFPN
+
+
+@pytest.fixture
+def synth(tiny_synth):
+    return tiny_synth
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASFPN_CACHE", str(tmp_path / "cache"))
+
+
+def tiny(synth, *extra: str) -> ProxyConfig:
+    overrides = [
+        f"data={synth}", "holdout=8", "image_size=128", "repeats=1", "width=16",
+        "head_convs=1", "epochs=2", "batch_size=8", "workers=0", "threads=1",
+        "warmup_iters=2", "max_train_seconds=null", "eval_every=1", *extra,
+    ]  # fmt: skip
+    return load_proxy_config("cpu-tiny", overrides)
+
+
+def test_tiny_trial_is_ok_with_finite_metrics(synth) -> None:
+    reports = []
+    result = run(NASFPN, tiny(synth), report=reports.append)
+    assert result.status == "ok", result.reason
+    files = proxy_data.prepare(tiny(synth))
+    images = len(CocoDetection(files.train_annotations, files.images, filter_empty=True))
+    assert (result.epochs, result.iterations) == (2, 2 * (images // 8))  # full batches only
+    for name in ("AP", "AP50", "AP75"):
+        assert 0.0 <= getattr(result, name) <= 1.0
+    assert math.isfinite(result.train_seconds) and result.params > 0 and result.flops > 0
+    # a report after epoch 1 (eval_every=1); the final evaluation is the result itself
+    assert [r["epoch"] for r in reports] == [1] and result.history[:1] == reports
+    assert [h["epoch"] for h in result.history] == [1, 2] and result.history[1]["AP"] == result.AP
+    assert result.reward == result.AP
+
+
+def test_same_seed_same_reward(synth) -> None:
+    a = run(NASFPN, tiny(synth, "epochs=1", "eval_every=0"))
+    b = run(NASFPN, tiny(synth, "epochs=1", "eval_every=0"))
+    assert a.losses and a.losses == b.losses  # bit-identical training on CPU
+    strip = [{k: v for k, v in h.items() if k != "train_seconds"} for h in a.history]
+    assert strip == [{k: v for k, v in h.items() if k != "train_seconds"} for h in b.history]
+    c = run(NASFPN, tiny(synth, "epochs=1", "eval_every=0", "seed=1"))
+    assert c.losses != a.losses
+
+
+def test_absurd_learning_rate_ends_early_as_diverged(synth) -> None:
+    result = run(NASFPN, tiny(synth, "lr=1e8", "epochs=5", "grad_clip=null", "warmup_iters=0"))
+    assert result.status == "diverged"
+    assert "not finite" in result.reason and result.epochs < 5 and result.AP == 0.0
+
+
+def test_split_is_disjoint_cached_and_deterministic(synth) -> None:
+    cfg = tiny(synth)
+    files = proxy_data.prepare(cfg)
+    train = {i["id"] for i in load_annotations(files.train_annotations)["images"]}
+    reward = {i["id"] for i in load_annotations(files.reward_annotations)["images"]}
+    assert len(reward) == 8 and len(train) == 32 and not train & reward
+    again = proxy_data.prepare(cfg)
+    assert again == files
+    other = proxy_data.prepare(tiny(synth, "split_seed=1"))
+    assert other.reward_annotations != files.reward_annotations
+
+
+def test_explicit_split_files(synth, tmp_path) -> None:
+    files = proxy_data.prepare(tiny(synth))
+    cfg = load_proxy_config("cpu-tiny", [
+        f"train_annotations={files.train_annotations}",
+        f"reward_annotations={files.reward_annotations}", f"images={files.images}",
+    ])  # fmt: skip
+    assert proxy_data.prepare(cfg) == files
+    with pytest.raises(ValueError, match="give images"):
+        proxy_data.prepare(ProxyConfig(train_annotations="a.json", reward_annotations="b.json"))
+    with pytest.raises(FileNotFoundError, match="has no train annotations"):
+        proxy_data.prepare(ProxyConfig(data=str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["epoch=3"], "unknown key 'epoch'; allowed keys: "),
+        (["lr=fast"], "lr: expected a number, got 'fast'"),
+        (["repeats=2.5"], "repeats: expected an integer"),
+        (["subset=0"], "subset=0.0 must be in (0, 1]"),
+        (["train_annotations=a.json"], "give both train_annotations and reward_annotations"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(overrides, message) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_proxy_config("cpu-tiny", overrides)
+    assert message in str(info.value)
+    if "allowed keys" in message:
+        assert "batch_size" in str(info.value) and "max_train_seconds" in str(info.value)
+
+
+def test_presets_load() -> None:
+    paper = load_proxy_config("paper")
+    assert (paper.backbone, paper.repeats, paper.width, paper.image_size) == (
+        "resnet10",
+        3,
+        256,
+        512,
+    )
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.milestones) == (10, 64, 0.08, (8,))
+    assert paper.holdout == 7392
+    with pytest.raises(ConfigError, match="proxy preset 'laptop' is unknown"):
+        load_proxy_config("laptop")
+
+
+def test_batch_larger_than_the_data_is_refused(synth) -> None:
+    with pytest.raises(ValueError, match="fewer than batch_size 64"):
+        run(NASFPN, tiny(synth, "batch_size=64"))
+
+
+def test_cli_proxy_train_json(synth, capsys) -> None:
+    argv = ["proxy-train", "nasfpn", "--data", str(synth), "--json"]
+    for item in (
+        "holdout=8",
+        "image_size=128",
+        "repeats=1",
+        "width=16",
+        "head_convs=1",
+        "epochs=1",
+        "batch_size=8",
+        "workers=0",
+        "threads=1",
+        "warmup_iters=2",
+    ):
+        argv += ["--set", item]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "ok" and out["key"] == NASFPN.key() and "AP50" in out
+    assert main(["proxy-train", "fpn"]) == 2
+    assert "give a genotype, not 'fpn'" in capsys.readouterr().err
