@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nasfpn.cli import inspect
+from nasfpn.cli import bench_search, data, evaluate, inspect, proxy_train, search
 
 # each module adds its subcommand; keep one line per module
-SUBCOMMANDS = [inspect]
+SUBCOMMANDS = [inspect, data, evaluate, proxy_train, search, bench_search]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,71 @@
+"""``nasfpn search``: the end-to-end architecture search on Ray Tune."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    from nasfpn.search import BEST_FILE, LEDGER_FILE, TOP_K_FILE, load_search_config, run_search
+
+    overrides = list(args.set or [])
+    for name in ("algorithm", "trials", "seed", "address"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides.append(f"{name}={value}")
+    if args.resume:
+        if args.config or args.set or args.algorithm or args.seed is not None or args.out:
+            raise ValueError(
+                "--resume continues a search with its saved configuration and folder; only "
+                "--trials and --address may be given with it"
+            )
+        summary = run_search(None, args.resume, resume=True, trials=args.trials,
+                             address=args.address)  # fmt: skip
+    else:
+        cfg = load_search_config(args.config, overrides)
+        out = Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
+        summary = run_search(cfg, out)
+    print()
+    print(f"search finished: {summary.trials} trials in {summary.seconds / 60:.1f} min")
+    if summary.best is None:
+        print("no trial finished successfully: see the ledger for the errors")
+    else:
+        best = summary.best
+        cells = ", ".join(
+            f"P{c['level']}={c['op']}({c['input_a']},{c['input_b']})"
+            for c in best["genotype"]["cells"]
+        )
+        print(f"best architecture: key {best['key']}, AP {best['reward']:.4f} "
+              f"(trial {best['trial_id']}, controller step {best['controller_step']})")  # fmt: skip
+        print(f"  cells: {cells}")
+        print(f"  exported genotype: {summary.out / BEST_FILE}  (top k: {TOP_K_FILE})")
+    print(f"  ledger:            {summary.out / LEDGER_FILE}")
+    print(f"  TensorBoard:       tensorboard --logdir {summary.out}")
+    print(f"  inspect the best:  nasfpn inspect {summary.out / BEST_FILE}")
+    return 0 if summary.best is not None else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="search feature-pyramid architectures (with no arguments: a small CPU search)",
+        description="Run the NAS-FPN search on Ray Tune: a controller proposes architectures, "
+        "Ray workers proxy-train them and return AP as the reward. With no arguments it runs a "
+        "small search on the embedded synthetic set on this machine.",
+    )
+    p.add_argument("--config", help="a search YAML file (default: the built-in small search)")
+    p.add_argument("--out", help="output folder (default runs/search-<date>-<time>)")
+    p.add_argument("--algorithm", choices=["reinforce", "ppo", "random", "evolution"])
+    p.add_argument("--trials", type=int, help="controller samples to evaluate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")
+    p.add_argument("--resume", metavar="DIR", help="continue the search in DIR")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set proxy.epochs=2 (repeatable)",
+    )
+    p.set_defaults(func=run)

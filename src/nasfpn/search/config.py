@@ -1,0 +1,95 @@
+"""The search's configuration (docs/search.md): one flat YAML file plus ``--set`` overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nasfpn import config as config_io
+from nasfpn.proxy_train import ProxyConfig
+from nasfpn.proxy_train.config import preset_path
+from nasfpn.space import SearchSpace
+
+DUPLICATE_POLICIES = ("replay", "reevaluate")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a search needs. Defaults: the quick start's small search on the CPU.
+
+    ``proxy_preset`` names the proxy task (``cpu-tiny``, ``paper`` or a YAML file) and ``proxy``
+    overrides its keys (``--set proxy.epochs=2``). ``trials`` counts controller samples: every
+    one of them gets a ledger record, whether it was trained or replayed as a duplicate.
+    """
+
+    algorithm: str = "reinforce"  # reinforce | ppo | random | evolution
+    algorithm_options: dict[str, Any] = field(default_factory=dict)
+    trials: int = 10
+    seed: int = 0
+
+    # the search space (paper: P3..P7, 7 cells of which 2 intermediate)
+    min_level: int = 3
+    max_level: int = 7
+    num_cells: int = 7
+    num_intermediate: int = 2
+
+    proxy_preset: str = "cpu-tiny"
+    proxy: dict[str, Any] = field(default_factory=dict)
+
+    # cluster resources
+    concurrent: int = 2  # trials running at once
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractions share a GPU between trials
+    address: str | None = None  # an existing Ray cluster; None starts a local one
+    num_cpus: int | None = None  # CPUs of the local Ray instance (None: all)
+    dashboard: bool = False  # the Ray dashboard, bound to 127.0.0.1
+
+    # failures and duplicates
+    max_failures: int = 2  # retries of a trial whose worker died (infrastructure failures)
+    penalty: float = 0.0  # reward fed back for a diverged trial
+    duplicates: str = "replay"  # replay the recorded reward, or reevaluate
+    max_evaluations: int = 1  # with reevaluate: trainings per architecture before replaying
+
+    # early stopping of proxy trials (ASHA on per-epoch reward reports)
+    asha: bool = False
+    asha_grace_epochs: int = 1
+    asha_reduction: float = 2.0
+
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ValueError(f"trials={self.trials} must be at least 1")
+        if self.concurrent < 1:
+            raise ValueError(f"concurrent={self.concurrent} must be at least 1")
+        if self.duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(
+                f"duplicates={self.duplicates!r} is unknown; choose one of {DUPLICATE_POLICIES}"
+            )
+        if self.max_evaluations < 1:
+            raise ValueError(f"max_evaluations={self.max_evaluations} must be at least 1")
+        if self.max_failures < 0:
+            raise ValueError(f"max_failures={self.max_failures} must be 0 or more")
+        if self.cpus_per_trial < 0 or self.gpus_per_trial < 0:
+            raise ValueError("cpus_per_trial and gpus_per_trial must not be negative")
+
+    def space(self) -> SearchSpace:
+        return SearchSpace(
+            min_level=self.min_level,
+            max_level=self.max_level,
+            num_cells=self.num_cells,
+            num_intermediate=self.num_intermediate,
+        )
+
+    def proxy_config(self) -> ProxyConfig:
+        """The proxy preset with this search's ``proxy`` overrides, checked key by key."""
+        base = config_io.load(ProxyConfig, preset_path(self.proxy_preset))
+        resolved = config_io.from_dict(ProxyConfig, self.proxy, prefix="proxy.", base=base)
+        if self.asha and resolved.eval_every != 1:
+            # ASHA decides on per-epoch rewards
+            resolved = config_io.from_dict(ProxyConfig, {"eval_every": 1}, base=resolved)
+        return resolved
+
+
+def load_search_config(path: str | None = None, overrides: list[str] | tuple = ()) -> SearchConfig:
+    return config_io.load(SearchConfig, path, overrides)

@@ -1,0 +1,228 @@
+"""Run a search: a Ray Tune experiment whose searcher is the controller (docs/search.md).
+
+The output folder holds everything a search leaves behind:
+
+    search_config.yaml   the resolved search configuration (and proxy.yaml, the proxy task's)
+    ledger.jsonl         one record per trial, appended by this driver alone
+    controller.pt        the controller's state and the ledger position it reflects
+    best_genotype.json   the best architecture so far, with provenance; top_k.json
+    tensorboard/         reward, best reward and controller health per controller step
+    tune/                Ray Tune's own experiment folder (per-trial logs)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nasfpn import config as config_io
+from nasfpn.controller import make_algorithm
+from nasfpn.proxy_train import data as proxy_data
+from nasfpn.search.config import SearchConfig, load_search_config
+from nasfpn.search.export import export_results
+from nasfpn.search.ledger import LEDGER_FILE, Ledger
+from nasfpn.search.searcher import STATE_FILE, NASSearcher
+
+CONFIG_FILE = "search_config.yaml"
+PROXY_FILE = "proxy.yaml"
+
+
+@dataclass
+class SearchSummary:
+    out: Path
+    trials: int
+    best: dict[str, Any] | None
+    seconds: float
+
+
+class Progress:
+    """One line per finished trial: counts, best AP, unique architectures, time left."""
+
+    def __init__(self, searcher: NASSearcher, total: int, writer: Any, log=print) -> None:
+        self.searcher, self.total, self.writer, self.log = searcher, total, writer, log
+        self.start = time.time()
+        self.done_at_start = len(searcher.ledger)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        records = self.searcher.ledger.records
+        n = len(records)
+        failed = sum(r["status"] in ("error", "failed", "diverged") for r in records)
+        dups = sum(r["status"] == "duplicate" for r in records)
+        rewards = [r["reward"] for r in records if r["status"] in ("ok", "early_stopped")]
+        best = max(rewards, default=0.0)
+        unique = len({r["key"] for r in records})
+        elapsed = time.time() - self.start
+        new = n - self.done_at_start
+        left = (self.total - n) * elapsed / new if new else float("nan")
+        self.log(
+            f"[{n:>4}/{self.total}] {record['status']:<13} AP {record['reward']:.4f} | "
+            f"running {len(self.searcher.live)}, failed {failed}, duplicates {dups} | "
+            f"best AP {best:.4f} | unique {unique} | {_clock(elapsed)} elapsed, "
+            f"~{_clock(left)} left",
+            flush=True,
+        )
+        if self.writer is not None:
+            self.writer.add_scalar("search/reward", record["reward"], n)
+            self.writer.add_scalar("search/best_reward", best, n)
+            self.writer.add_scalar("search/unique_architectures", unique, n)
+            for name, value in self.searcher.algorithm.diagnostics().items():
+                if isinstance(value, int | float) and math.isfinite(value):
+                    self.writer.add_scalar(f"controller/{name}", value, n)
+            self.writer.flush()
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:  # NaN: not known yet
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s")  # fmt: skip
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def init_ray(cfg: SearchConfig) -> None:
+    """Join ``cfg.address``, the cluster of ``ray job submit``, or start a local instance.
+
+    A local instance listens on 127.0.0.1 only, with the dashboard off unless asked for (then
+    also on 127.0.0.1).
+    """
+    # Under `uv run`, Ray would ship the whole project folder (virtualenv included) to its
+    # workers; a local search needs none of that.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    import ray
+
+    if ray.is_initialized():
+        return
+    common = {"log_to_driver": False, "configure_logging": False}
+    if cfg.address is not None:
+        ray.init(address=cfg.address, **common)
+    elif os.environ.get("RAY_ADDRESS"):  # inside `ray job submit`
+        ray.init(**common)
+    else:
+        ray.init(
+            num_cpus=cfg.num_cpus,
+            include_dashboard=cfg.dashboard,
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            **common,
+        )
+
+
+def prepare_out(
+    out: Path,
+    cfg: SearchConfig | None,
+    resume: bool,
+    trials: int | None = None,
+    address: str | None = None,
+) -> SearchConfig:
+    """Write (new search) or read back (resume) the resolved configuration."""
+    cfg_path = out / CONFIG_FILE
+    if resume:
+        if not cfg_path.is_file():
+            raise FileNotFoundError(
+                f"{str(out)!r} holds no {CONFIG_FILE}: it is not a search folder; "
+                "give the --out folder of the search to resume"
+            )
+        cfg = load_search_config(str(cfg_path))
+        # a resumed search may ask for more trials (or run on another cluster); nothing else
+        if trials is not None:
+            cfg = replace(cfg, trials=trials)
+        if address is not None:
+            cfg = replace(cfg, address=address)
+    else:
+        if cfg is None:
+            raise ValueError("a new search needs a configuration")
+        if (out / LEDGER_FILE).exists():
+            raise ValueError(
+                f"{str(out)!r} already holds a search; resume it with --resume {out} or choose "
+                "a new --out folder"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+    config_io.save(cfg, cfg_path)
+    return cfg
+
+
+def run_search(
+    cfg: SearchConfig | None,
+    out: str | Path,
+    resume: bool = False,
+    trials: int | None = None,
+    address: str | None = None,
+    log=print,
+) -> SearchSummary:
+    """Run (or resume) a search into ``out``; returns where things are and the best result."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from tensorboardX import SummaryWriter
+
+    from nasfpn.search.trainable import proxy_trainable
+
+    start = time.time()
+    out = Path(out).resolve()
+    if cfg is not None:
+        cfg.proxy_config()  # refuse a bad proxy key before anything is written
+    cfg = prepare_out(out, cfg, resume, trials, address)
+    space = cfg.space()
+    proxy = cfg.proxy_config()
+    # Make the dataset and the proxy split here, once, before any worker needs them; workers
+    # get absolute paths (on a cluster, put the data on storage every node sees).
+    files = proxy_data.prepare(proxy)
+    proxy = replace(
+        proxy,
+        train_annotations=str(files.train_annotations.resolve()),
+        reward_annotations=str(files.reward_annotations.resolve()),
+        images=str(files.images.resolve()),
+    )
+    config_io.save(proxy, out / PROXY_FILE)
+    proxy_hash = config_io.config_hash(proxy)
+
+    algorithm = make_algorithm(cfg.algorithm, space, seed=cfg.seed, **cfg.algorithm_options)
+    ledger = Ledger(out / LEDGER_FILE)
+    writer = SummaryWriter(str(out / "tensorboard"))
+    searcher = NASSearcher(algorithm, ledger, out / STATE_FILE, cfg, proxy_hash)
+    progress = Progress(searcher, cfg.trials, writer, log)
+    searcher.on_record = progress
+    log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
+        f"{cfg.trials} trials ({len(ledger)} done), {cfg.concurrent} at a time, proxy "
+        f"'{cfg.proxy_preset}'; writing to {out}", flush=True)  # fmt: skip
+
+    if not searcher.finished:
+        init_ray(cfg)
+        resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
+        trainable = tune.with_resources(
+            tune.with_parameters(proxy_trainable, proxy=config_io.to_dict(proxy)), resources
+        )
+        scheduler = None
+        if cfg.asha:
+            scheduler = ASHAScheduler(
+                metric="AP", mode="max", time_attr="epoch", max_t=proxy.epochs,
+                grace_period=cfg.asha_grace_epochs, reduction_factor=cfg.asha_reduction,
+            )  # fmt: skip
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=-1,  # the searcher says when it is finished
+                max_concurrent_trials=cfg.concurrent,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=str(out),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            ),
+        )
+        tuner.fit()
+    writer.close()
+    best = export_results(out, ledger.records, space, cfg.top_k, proxy_hash)
+    return SearchSummary(out, len(ledger), best, time.time() - start)

@@ -1,0 +1,35 @@
+"""The Ray Tune trainable: one proxy trial on a worker."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from ray import tune
+
+from nasfpn import config as config_io
+from nasfpn.proxy_train import ProxyConfig
+from nasfpn.proxy_train import run as proxy_run
+from nasfpn.space import Genotype
+
+
+def proxy_trainable(config: dict[str, Any], proxy: dict[str, Any]) -> None:
+    """Train ``config["genotype"]`` with the proxy settings ``proxy``; report to Tune.
+
+    Every evaluation is reported (``final: False``) so that ASHA can stop the trial early; the
+    last report carries the whole result and ``final: True``. Exceptions inside the trial end
+    it as ``failed`` (``proxy_train.run`` catches them); errors before training (a bad
+    configuration, missing data) are raised so that Tune records the trial as errored.
+    """
+    genotype = Genotype.from_dict(config["genotype"])
+    cfg = config_io.from_dict(ProxyConfig, proxy)
+    node = socket.gethostname()
+
+    def report(entry: dict[str, Any]) -> None:
+        tune.report({**entry, "final": False, "node": node})
+
+    result = proxy_run(genotype, cfg, report=report)
+    final = result.to_dict()
+    history = final.pop("history")
+    tune.report({**final, "epoch": result.epochs, "final": True, "node": node,
+                 "evaluations": len(history)})  # fmt: skip

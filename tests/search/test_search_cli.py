@@ -1,0 +1,32 @@
+"""Command-line errors of `nasfpn search` (no Ray needed: they come before it starts)."""
+
+import pytest
+
+from nasfpn.cli import main
+from nasfpn.search import load_search_config
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--resume", "{tmp}", "--seed", "3"], "only --trials and --address may be given"),
+        (["--resume", "{tmp}"], "holds no search_config.yaml"),
+        (["--set", "trials=0"], "trials=0 must be at least 1"),
+        (["--set", "duplicates=forget"], "duplicates='forget' is unknown"),
+        (["--set", "proxy_preset=huge", "--out", "{tmp}/s"], "proxy preset 'huge' is unknown"),
+        (["--set", "proxy.epoch=3", "--out", "{tmp}/s"], "unknown key 'proxy.epoch'"),
+    ],
+)
+def test_search_errors_are_one_line(argv, message, tmp_path, capsys) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["search", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()  # nothing written for a refused configuration
+
+
+def test_paper_search_config_loads() -> None:
+    cfg = load_search_config("configs/search/paper.yaml")
+    assert (cfg.algorithm, cfg.gpus_per_trial, cfg.address) == ("ppo", 1.0, "auto")
+    proxy = cfg.proxy_config()
+    assert (proxy.image_size, proxy.repeats, proxy.width, proxy.eval_every) == (512, 3, 256, 1)

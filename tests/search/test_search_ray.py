@@ -1,0 +1,117 @@
+"""End-to-end searches on a real local Ray instance (tiny proxy trials of a few seconds)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import TINY_PROXY
+
+from nasfpn.cli import main
+from nasfpn.search import BEST_FILE, SearchConfig, read_ledger, run_search
+from nasfpn.space import get_genotype
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASFPN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def _cfg(synth, proxy=None, **kwargs) -> SearchConfig:
+    return SearchConfig(
+        proxy={**TINY_PROXY, "data": str(synth), **(proxy or {})},
+        num_cpus=2,
+        concurrent=2,
+        **kwargs,
+    )
+
+
+def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) -> None:
+    out = tmp_path / "search"
+    cfg = _cfg(tiny_synth, proxy={"epochs": 2}, trials=4, algorithm="random", asha=True,
+               asha_grace_epochs=1)  # fmt: skip
+    summary = run_search(cfg, out)
+    records = read_ledger(out)
+    assert len(records) == 4 and summary.trials == 4
+    assert {r["status"] for r in records} <= {"ok", "duplicate", "early_stopped"}
+    finished = [r for r in records if r["status"] == "ok"]
+    assert finished and all(r["metrics"]["epochs"] == 2 for r in finished)
+    assert sorted(r["controller_step"] for r in records) == [0, 1, 2, 3]
+    for r in records:
+        assert r["end_time"] >= r["start_time"] and r["config_hash"]
+    best = get_genotype(str(out / BEST_FILE))  # nasfpn retrain / inspect read it as it is
+    assert best.key() == summary.best["key"]
+    provenance = json.loads((out / BEST_FILE).read_text())
+    assert {"reward", "trial_id", "config_hash"} <= set(provenance)
+    assert json.loads((out / "top_k.json").read_text())["top_k"][0]["key"] == best.key()
+    assert list((out / "tensorboard").glob("events.*"))
+    assert "[   4/4]" in capsys.readouterr().out
+    assert main(["inspect", str(out / BEST_FILE), "--backbone", "resnet10", "--width", "16",
+                 "--repeats", "1", "--image-size", "128", "--json"]) == 0  # fmt: skip
+    with pytest.raises(ValueError, match="already holds a search"):
+        run_search(_cfg(tiny_synth, trials=4), out)
+
+
+def test_driver_killed_with_sigkill_resumes_without_loss(tiny_synth, tmp_path, env) -> None:
+    out = tmp_path / "search"
+    args = [sys.executable, "-m", "nasfpn", "search", "--out", str(out), "--trials", "6",
+            "--algorithm", "reinforce", "--set", "num_cpus=2"]  # fmt: skip
+    for key, value in {**TINY_PROXY, "data": str(tiny_synth)}.items():
+        args += ["--set", f"proxy.{key}={'null' if value is None else value}"]
+    driver = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 240
+    while len(read_ledger(out)) < 2 and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.5)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray instance it started
+    driver.wait()
+    before = read_ledger(out)
+    assert 2 <= len(before) < 6, "the search ended before it could be killed"
+
+    resumed = subprocess.run([sys.executable, "-m", "nasfpn", "search", "--resume", str(out)],
+                             capture_output=True, text=True, timeout=400)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = read_ledger(out)
+    assert len(after) == 6
+    assert after[: len(before)] == before  # nothing finished is lost or rewritten
+    steps = [r["controller_step"] for r in after]
+    assert len(set(steps)) == 6  # no proposal recorded (or trained) twice
+    trained = [r["trial_id"] for r in after if r["status"] != "duplicate"]
+    assert len(set(trained)) == len(trained)
+
+
+def test_a_killed_worker_is_retried(tiny_synth, tmp_path, env) -> None:
+    """Infrastructure failures: the worker process of a running trial is SIGKILLed; Ray
+    restarts the trial (max_failures) and the search still ends with every trial trained."""
+    out = tmp_path / "search"
+    args = [sys.executable, "-m", "nasfpn", "search", "--out", str(out), "--trials", "2",
+            "--algorithm", "random", "--set", "num_cpus=2", "--set", "concurrent=1",
+            "--set", "proxy.epochs=3"]  # fmt: skip
+    for key, value in {**TINY_PROXY, "data": str(tiny_synth)}.items():
+        if key != "epochs":
+            args += ["--set", f"proxy.{key}={'null' if value is None else value}"]
+    driver = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    killed = None
+    deadline = time.time() + 240
+    while killed is None and time.time() < deadline and driver.poll() is None:
+        found = subprocess.run(["pgrep", "-f", "ray::ImplicitFunc"], capture_output=True,
+                               text=True).stdout.split()  # fmt: skip
+        if found:
+            time.sleep(2)  # let the trial start training
+            killed = int(found[0])
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.5)
+    output, _ = driver.communicate(timeout=400)
+    assert killed is not None, "no trial worker was found to kill"
+    assert driver.returncode == 0, output[-3000:]
+    records = read_ledger(out)
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records), records
