@@ -6,9 +6,9 @@ In one run, on the embedded synthetic set (or ``--data``, a COCO-style root):
    proxy sizes, with 0, 1 and 2 worker processes: images per second delivered to the main
    process after one warm-up batch;
 2. one training step (forward, loss, backward, SGD step) of (a) the paper's proxy model
-   (ResNet-10 from scratch, NAS-FPN 3@256, 512 px) and (b) the CPU preset's tiny model
-   (ResNet-10, NAS-FPN 2@48, 2 head convs, 256 px), on batches from that loader: images per
-   second consumed, the median over the timed steps;
+   (ResNet-10 from scratch, NAS-FPN 3@256, 512 px) and (b) the tiny model of the CPU preset
+   (``configs/proxy/cpu-tiny.yaml``), on batches from that loader: images per second consumed,
+   the median over the timed steps;
 3. the ratio loader / model for each, with the loader's best worker count at the model's size.
 
     uv run python benchmarks/data_loader.py [--data ROOT] [--workers 0 1 2] [--threads N]
@@ -32,17 +32,23 @@ import torch
 
 from nasfpn.data import CocoDetection, TrainTransform, build_loader, embedded_dataset
 from nasfpn.model import ModelConfig, build_retinanet
+from nasfpn.proxy_train import load_proxy_config
 
-# (name, image size, batch, model settings)
-MODELS = [
-    ("paper proxy: R-10, NAS-FPN 3@256, 512 px", 512, 4, {"repeats": 3, "width": 256}),
-    (
-        "CPU preset: R-10, NAS-FPN 2@48, 256 px",
-        256,
-        16,
-        {"repeats": 2, "width": 48, "head_convs": 2},
-    ),
-]
+
+def _models() -> list[tuple[str, int, int, dict]]:
+    """(name, image size, batch, model settings) of the paper's proxy and the CPU preset, read
+    from ``configs/proxy`` so that the figures follow the presets."""
+    paper, tiny = load_proxy_config("paper"), load_proxy_config("cpu-tiny")
+    return [
+        (f"paper proxy: R-10, NAS-FPN {paper.repeats}@{paper.width}, {paper.image_size} px",
+         paper.image_size, 4, {"repeats": paper.repeats, "width": paper.width}),
+        (f"CPU preset: R-10, NAS-FPN {tiny.repeats}@{tiny.width}, {tiny.image_size} px",
+         tiny.image_size, tiny.batch_size,
+         {"repeats": tiny.repeats, "width": tiny.width, "head_convs": tiny.head_convs}),
+    ]  # fmt: skip
+
+
+MODELS = _models()
 
 
 def train_set(root: Path, size: int) -> CocoDetection:

@@ -27,7 +27,7 @@ def tiny_synth(tmp_path_factory):
 
 # proxy-task settings that make a trial take a few seconds on one CPU thread
 TINY_PROXY = {
-    "holdout": 8, "image_size": 128, "repeats": 1, "width": 16, "head_convs": 1,
+    "holdout": 8, "subset": 1.0, "image_size": 128, "repeats": 1, "width": 16, "head_convs": 1,
     "epochs": 1, "batch_size": 8, "workers": 0, "threads": 1, "warmup_iters": 2,
     "max_train_seconds": None, "eval_every": 1,
 }  # fmt: skip

@@ -6,6 +6,7 @@ import pytest
 from nasfpn.cli import main
 from nasfpn.config import ConfigError
 from nasfpn.data import CocoDetection, load_annotations
+from nasfpn.model import AnchorSpec
 from nasfpn.proxy_train import ProxyConfig, load_proxy_config, run
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.space import NASFPN
@@ -23,7 +24,7 @@ def cache(tmp_path, monkeypatch):
 
 def tiny(synth, *extra: str) -> ProxyConfig:
     overrides = [
-        f"data={synth}", "holdout=8", "image_size=128", "repeats=1", "width=16",
+        f"data={synth}", "holdout=8", "subset=1.0", "image_size=128", "repeats=1", "width=16",
         "head_convs=1", "epochs=2", "batch_size=8", "workers=0", "threads=1",
         "warmup_iters=2", "max_train_seconds=null", "eval_every=1", *extra,
     ]  # fmt: skip
@@ -117,6 +118,14 @@ def test_presets_load() -> None:
     assert paper.holdout == 7392
     with pytest.raises(ConfigError, match="proxy preset 'laptop' is unknown"):
         load_proxy_config("laptop")
+
+
+def test_anchor_scale_passes_to_the_model() -> None:
+    paper = load_proxy_config("paper")
+    assert paper.anchor_scale == 4.0  # RetinaNet's (and the paper's) anchors
+    assert paper.model_config(80).anchors == AnchorSpec()
+    small = load_proxy_config("paper", ["anchor_scale=2"]).model_config(80).anchors
+    assert small.octave_base_scale == 2.0 and small.base_anchors(8)[3].tolist() == [-8, -8, 8, 8]
 
 
 def test_batch_larger_than_the_data_is_refused(synth) -> None:

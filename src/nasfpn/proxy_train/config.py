@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nasfpn import config as config_io
-from nasfpn.model import LossSettings, ModelConfig
+from nasfpn.model import AnchorSpec, LossSettings, ModelConfig
 from nasfpn.train_loop import OptimConfig
 
 PRESETS = Path(__file__).resolve().parents[3] / "configs" / "proxy"
@@ -43,6 +43,8 @@ class ProxyConfig:
     variant: str = "mmdet"
     head_convs: int = 4
     focal_gamma: float = 2.0
+    # anchor size in strides (smallest anchor: anchor_scale * 8 px); 4 is RetinaNet's (paper)
+    anchor_scale: float = 4.0
 
     # optimisation (paper: 10 epochs, batch 64, lr 0.08 decayed x0.1 at epoch 8)
     epochs: int = 10
@@ -92,6 +94,7 @@ class ProxyConfig:
             variant=self.variant,
             num_classes=num_classes,
             head_convs=self.head_convs,
+            anchors=AnchorSpec(octave_base_scale=self.anchor_scale),
             loss=LossSettings(focal_gamma=self.focal_gamma),
         )
 
