@@ -33,6 +33,7 @@ import torch
 from nasfpn.data import CocoDetection, TrainTransform, build_loader, embedded_dataset
 from nasfpn.model import ModelConfig, build_retinanet
 from nasfpn.proxy_train import load_proxy_config
+from nasfpn.proxy_train.data import train_files
 
 
 def _models() -> list[tuple[str, int, int, dict]]:
@@ -52,14 +53,8 @@ MODELS = _models()
 
 
 def train_set(root: Path, size: int) -> CocoDetection:
-    for ann, images in (
-        ("instances_train.json", "train"),
-        ("instances_train2017.json", "train2017"),
-    ):
-        if (root / "annotations" / ann).is_file():
-            transform = TrainTransform(size)
-            return CocoDetection(root / "annotations" / ann, root / images, transform)
-    raise FileNotFoundError(f"{root} has no annotations/instances_train*.json")
+    annotations, images = train_files(root)  # the layouts a data root may have
+    return CocoDetection(annotations, images, TrainTransform(size))
 
 
 def loader_speed(dataset: CocoDetection, batch: int, workers: int, batches: int) -> float:

@@ -257,8 +257,6 @@ class NASSearcher(Searcher):
 
     def _append(self, proposal: Proposal, record: dict[str, Any]) -> None:
         record = _finite(record)
-        if record["status"] == "duplicate":
-            record["reward"] = float(record["reward"])
         self.ledger.append(record)  # the ledger first: it is the source of truth
         self._remember(record)
         if record["status"] == "duplicate":
