@@ -53,6 +53,9 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     assert {"reward", "trial_id", "config_hash"} <= set(provenance)
     assert json.loads((out / "top_k.json").read_text())["top_k"][0]["key"] == best.key()
     assert list((out / "tensorboard").glob("events.*"))
+    health = [json.loads(line) for line in (out / "controller.jsonl").read_text().splitlines()]
+    assert [h["ledger_records"] for h in health] == [1, 2, 3, 4]
+    assert health[-1]["proposals"] >= 4 and 0 < health[-1]["unique_fraction"] <= 1
     assert "[   4/4]" in capsys.readouterr().out
     assert main(["inspect", str(out / BEST_FILE), "--backbone", "resnet10", "--width", "16",
                  "--repeats", "1", "--image-size", "128", "--json"]) == 0  # fmt: skip

@@ -5,6 +5,7 @@ The output folder holds everything a search leaves behind:
     search_config.yaml   the resolved search configuration (and proxy.yaml, the proxy task's)
     ledger.jsonl         one record per trial, appended by this driver alone
     controller.pt        the controller's state and the ledger position it reflects
+    controller.jsonl     the controller's health figures after each ledger record
     best_genotype.json   the best architecture so far, with provenance; top_k.json
     tensorboard/         reward, best reward and controller health per controller step
     tune/                Ray Tune's own experiment folder (per-trial logs)
@@ -12,6 +13,7 @@ The output folder holds everything a search leaves behind:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -29,6 +31,7 @@ from nasfpn.search.searcher import STATE_FILE, NASSearcher
 
 CONFIG_FILE = "search_config.yaml"
 PROXY_FILE = "proxy.yaml"
+HEALTH_FILE = "controller.jsonl"
 
 
 @dataclass
@@ -42,8 +45,11 @@ class SearchSummary:
 class Progress:
     """One line per finished trial: counts, best AP, unique architectures, time left."""
 
-    def __init__(self, searcher: NASSearcher, total: int, writer: Any, log=print) -> None:
+    def __init__(
+        self, searcher: NASSearcher, total: int, writer: Any, health: Path | None, log=print
+    ) -> None:
         self.searcher, self.total, self.writer, self.log = searcher, total, writer, log
+        self.health = health
         self.start = time.time()
         self.done_at_start = len(searcher.ledger)
 
@@ -65,13 +71,22 @@ class Progress:
             f"~{_clock(left)} left",
             flush=True,
         )
+        health = {
+            name: float(value)
+            for name, value in self.searcher.algorithm.diagnostics().items()
+            if isinstance(value, int | float) and math.isfinite(value)
+        }
+        if self.health is not None:
+            # read by nasfpn.analysis (no torch there); a line per ledger record, JSON
+            line = {"ledger_records": n, "time": time.time(), **health}
+            with open(self.health, "a") as f:
+                f.write(json.dumps(line, separators=(",", ":")) + "\n")
         if self.writer is not None:
             self.writer.add_scalar("search/reward", record["reward"], n)
             self.writer.add_scalar("search/best_reward", best, n)
             self.writer.add_scalar("search/unique_architectures", unique, n)
-            for name, value in self.searcher.algorithm.diagnostics().items():
-                if isinstance(value, int | float) and math.isfinite(value):
-                    self.writer.add_scalar(f"controller/{name}", value, n)
+            for name, value in health.items():
+                self.writer.add_scalar(f"controller/{name}", value, n)
             self.writer.flush()
 
 
@@ -187,7 +202,7 @@ def run_search(
     ledger = Ledger(out / LEDGER_FILE)
     writer = SummaryWriter(str(out / "tensorboard"))
     searcher = NASSearcher(algorithm, ledger, out / STATE_FILE, cfg, proxy_hash)
-    progress = Progress(searcher, cfg.trials, writer, log)
+    progress = Progress(searcher, cfg.trials, writer, out / HEALTH_FILE, log)
     searcher.on_record = progress
     log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
         f"{cfg.trials} trials ({len(ledger)} done), {cfg.concurrent} at a time, proxy "
