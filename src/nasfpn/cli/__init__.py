@@ -10,10 +10,24 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nasfpn.cli import bench_search, data, evaluate, inspect, proxy_train, search
+from nasfpn.cli import (
+    bench_search,
+    data,
+    evaluate,
+    inspect,
+    proxy_train,
+    search,
+)
 
-# each module adds its subcommand; keep one line per module
-SUBCOMMANDS = [inspect, data, evaluate, proxy_train, search, bench_search]
+# each module adds its subcommand; one line per module, in the order `nasfpn --help` lists them
+SUBCOMMANDS = [
+    inspect,
+    data,
+    evaluate,
+    proxy_train,
+    search,
+    bench_search,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
