@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -47,6 +48,9 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     assert sorted(r["controller_step"] for r in records) == [0, 1, 2, 3]
     for r in records:
         assert r["end_time"] >= r["start_time"] and r["config_hash"]
+    for r in finished:  # the trial function's own span lies inside the driver's
+        m = r["metrics"]
+        assert r["start_time"] <= m["worker_start"] < m["worker_end"] <= r["end_time"]
     best = get_genotype(str(out / BEST_FILE))  # nasfpn retrain / inspect read it as it is
     assert best.key() == summary.best["key"]
     provenance = json.loads((out / BEST_FILE).read_text())
@@ -122,3 +126,46 @@ def test_a_killed_worker_is_retried(tiny_synth, tmp_path, env) -> None:
     assert "errored" in output, output[-3000:]  # the kill was seen as a trial failure
     records = read_ledger(out)
     assert len(records) == 2 and all(r["status"] == "ok" for r in records), records
+
+
+def test_a_worker_node_removed_mid_search(tiny_synth, tmp_path, env) -> None:
+    """Multi-node: a head with no CPUs and two 1-CPU worker nodes (ray.cluster_utils.Cluster,
+    real raylets). One worker node is removed while both run a trial; Ray retries the lost
+    trial on the remaining node and every trial is recorded."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        doomed = cluster.add_node(num_cpus=1)
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        cfg = _cfg(tiny_synth, proxy={"epochs": 6}, trials=3, algorithm="random",
+                   max_failures=2, address=cluster.address)  # fmt: skip
+        removed = threading.Event()
+
+        def remove_when_both_nodes_train() -> None:
+            deadline = time.time() + 180
+            while time.time() < deadline:
+                found = subprocess.run(["pgrep", "-f", "ray::ImplicitFunc"], capture_output=True,
+                                       text=True).stdout.split()  # fmt: skip
+                if len(found) >= 2:
+                    time.sleep(1)
+                    cluster.remove_node(doomed, allow_graceful=False)
+                    removed.set()
+                    return
+                time.sleep(0.5)
+
+        remover = threading.Thread(target=remove_when_both_nodes_train, daemon=True)
+        remover.start()
+        summary = run_search(cfg, tmp_path / "search")
+        remover.join(timeout=5)
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+    assert removed.is_set(), "the search ended before a worker node could be removed"
+    records = read_ledger(tmp_path / "search")
+    assert summary.trials == 3 and len(records) == 3
+    assert sorted(r["controller_step"] for r in records) == [0, 1, 2]
+    assert all(r["status"] == "ok" for r in records), [r["status"] for r in records]

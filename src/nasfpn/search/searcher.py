@@ -33,7 +33,8 @@ from nasfpn.search.ledger import Ledger
 
 STATE_FILE = "controller.pt"
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-EXTRA = ("params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations")
+EXTRA = ("params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations",
+         "worker_start", "worker_end")  # fmt: skip
 # statuses whose reward says something about the architecture (replayed for duplicates)
 EVALUATED = ("ok", "diverged", "early_stopped")
 

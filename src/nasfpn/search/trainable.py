@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from ray import tune
@@ -21,6 +22,7 @@ def proxy_trainable(config: dict[str, Any], proxy: dict[str, Any]) -> None:
     it as ``failed`` (``proxy_train.run`` catches them); errors before training (a bad
     configuration, missing data) are raised so that Tune records the trial as errored.
     """
+    worker_start = time.time()  # the trial's compute, as the search-overhead benchmark counts it
     genotype = Genotype.from_dict(config["genotype"])
     cfg = config_io.from_dict(ProxyConfig, proxy)
     node = socket.gethostname()
@@ -32,4 +34,5 @@ def proxy_trainable(config: dict[str, Any], proxy: dict[str, Any]) -> None:
     final = result.to_dict()
     history = final.pop("history")
     tune.report({**final, "epoch": result.epochs, "final": True, "node": node,
-                 "evaluations": len(history)})  # fmt: skip
+                 "evaluations": len(history), "worker_start": worker_start,
+                 "worker_end": time.time()})  # fmt: skip
