@@ -97,3 +97,18 @@ def test_yaml_is_loaded_safely(tmp_path) -> None:
     evil.write_text("name: !!python/object/apply:os.system ['echo hacked']\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         config.load(Experiment, evil)
+
+
+@dataclass(frozen=True)
+class Jitter:
+    ratio_range: tuple[float, float] = (0.8, 1.2)
+    pair: tuple[int, str] = (1, "a")
+
+
+def test_fixed_length_tuples_are_checked_position_by_position() -> None:
+    assert config.from_dict(Jitter, {"ratio_range": [1, 2]}).ratio_range == (1.0, 2.0)
+    assert config.from_dict(Jitter, {"pair": [3, "b"]}).pair == (3, "b")
+    with pytest.raises(ConfigError, match=r"pair\[1\]: expected a string, got 4"):
+        config.from_dict(Jitter, {"pair": [3, 4]})
+    with pytest.raises(ConfigError, match="ratio_range: expected 2 values"):
+        config.from_dict(Jitter, {"ratio_range": [1.0]})

@@ -77,7 +77,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{key}: expected {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
@@ -236,3 +236,18 @@ def load(
 def save(config: Any, path: str | Path) -> None:
     """Write the resolved configuration as YAML."""
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def find_preset(name: str, folder: Path, kind: str) -> Path:
+    """A preset's file: ``paper`` -> ``folder/paper.yaml``; a YAML path is returned as it is.
+    ``kind`` names the presets in the error (``proxy``, ``retrain``)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    candidate = folder / f"{name}.yaml"
+    if not candidate.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ConfigError(
+            f"{kind} preset {name!r} is unknown; choose one of {known} or give a YAML file path"
+        )
+    return candidate

@@ -115,16 +115,7 @@ class ProxyConfig:
 
 def preset_path(name: str) -> Path:
     """``paper`` -> ``configs/proxy/paper.yaml``; a path is returned as it is."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    candidate = PRESETS / f"{name}.yaml"
-    if not candidate.is_file():
-        known = sorted(p.stem for p in PRESETS.glob("*.yaml"))
-        raise config_io.ConfigError(
-            f"proxy preset {name!r} is unknown; choose one of {known} or give a YAML file path"
-        )
-    return candidate
+    return config_io.find_preset(name, PRESETS, "proxy")
 
 
 def load_proxy_config(
