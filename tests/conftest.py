@@ -31,3 +31,26 @@ TINY_PROXY = {
     "epochs": 1, "batch_size": 8, "workers": 0, "threads": 1, "warmup_iters": 2,
     "max_train_seconds": None, "eval_every": 1,
 }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tiny_synth, tmp_path_factory):
+    """The folder of a real 4-trial search (REINFORCE, batch 2, TINY_PROXY trials) on a local Ray
+    instance: what the analysis tests and the notebooks read."""
+    from nasfpn.search import SearchConfig, run_search
+
+    out = tmp_path_factory.mktemp("search") / "search"
+    cfg = SearchConfig(
+        proxy={**TINY_PROXY, "data": str(tiny_synth)}, algorithm="reinforce",
+        algorithm_options={"batch_size": 2}, trials=4, seed=1, num_cpus=2, concurrent=2,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NASFPN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        try:
+            run_search(cfg, out, log=lambda *args, **kwargs: None)
+        finally:
+            import ray
+
+            ray.shutdown()
+    return out

@@ -1,0 +1,175 @@
+"""One self-contained HTML page about a search: its best architectures, curves, failures, cost.
+
+Figures are embedded as base64 PNG (``data:`` URIs), the style sheet is inline: the page can be
+mailed or archived on its own. ``nasfpn report DIR`` writes it (default ``DIR/report.html``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import time
+from os import PathLike
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from nasfpn.analysis.drawing import draw_genotype
+from nasfpn.analysis.ledger import (
+    CONFIG_FILE,
+    HEALTH_FILE,
+    load_controller,
+    load_ledger,
+    load_search_config,
+    search_cost,
+    top_k,
+)
+from nasfpn.analysis.plots import (
+    health_fields,
+    plot_controller,
+    plot_decisions,
+    plot_failures,
+    plot_pareto,
+    plot_rewards,
+    plot_unique,
+)
+
+REPORT_FILE = "report.html"
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f4f4f4; } td.text { text-align: left; font-family: monospace; }
+img { max-width: 100%; } .grid { display: flex; flex-wrap: wrap; gap: 8px; }
+.note { color: #666; font-size: 0.9em; }
+"""
+
+
+def _png(fig: Figure, alt: str) -> str:
+    """An <img> holding the figure as a base64 PNG data URI."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _panel(draw, *args, size: tuple[float, float] = (6.4, 3.6), **kwargs) -> str:
+    """One plot function's Axes on a Figure of its own, as an <img> titled like the plot."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = draw(*args, ax=fig.add_subplot(), **kwargs)
+    return _png(fig, ax.get_title())
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(frame: pd.DataFrame, text: tuple[str, ...] = ()) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for name, value in zip(frame.columns, row):
+            css = ' class="text"' if name in text else ""
+            cells.append(f"<td{css}>{_fmt(value)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _cost(directory: Path, df: pd.DataFrame) -> str:
+    try:
+        cost = search_cost(directory, df)
+    except (FileNotFoundError, ValueError) as err:
+        return f'<p class="note">search cost unknown: {html.escape(str(err))}</p>'
+    return (
+        f"<p>{cost['trial_hours']:.3f} trial-hours (the sum over records of end - start) at "
+        f"{cost['cpus_per_trial']:g} CPU and {cost['gpus_per_trial']:g} GPU per trial: "
+        f"<b>{cost['cpu_hours']:.3f} CPU-hours</b>, <b>{cost['gpu_hours']:.3f} GPU-hours</b>; "
+        f"{cost['wall_hours']:.3f} hours from the first trial's start to the last one's end.</p>"
+    )
+
+
+def report_html(directory: str | PathLike[str], k: int = 5) -> str:
+    """The report of the search in ``directory`` as one HTML document (a str)."""
+    directory = Path(directory)
+    df = load_ledger(directory)
+    parts = [f"<h1>NAS-FPN search: {html.escape(str(directory))}</h1>"]
+    config = {}
+    if (directory / CONFIG_FILE).is_file():
+        config = load_search_config(directory)
+    counts = df["status"].value_counts()
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    best = df["best_so_far"].max()
+    algorithm = html.escape(str(config.get("algorithm", "?")))
+    planned = html.escape(str(config.get("trials", "?")))
+    parts.append(
+        f"<p>{len(df)} sampled architectures ({summary}); {int(df['unique'].iloc[-1])} unique; "
+        f"best reward {_fmt(float(best))}. Algorithm: {algorithm}, planned trials: {planned}. "
+        f"Written {time.strftime('%Y-%m-%d %H:%M')}.</p>"
+    )
+    parts.append("<h2>Search cost</h2>" + _cost(directory, df))
+
+    best_k = top_k(df, k)
+    parts.append(f"<h2>Top {k} architectures</h2>")
+    if best_k.empty:
+        parts.append('<p class="note">no trial has finished successfully yet.</p>')
+    else:
+        columns = ["key", "reward", "evaluations", "samples", "trial_id", "controller_step",
+                   "AP50", "params", "flops"]  # fmt: skip
+        table = best_k[columns].copy()
+        table.insert(0, "rank", range(1, len(table) + 1))
+        parts.append(_table(table, text=("key", "trial_id")))
+        drawings = []
+        for rank, row in enumerate(best_k.itertuples(index=False), start=1):
+            title = f"#{rank}  {row.key}  reward {row.reward:.4f}"
+            drawings.append(_panel(draw_genotype, row.genotype, title=title, size=(9.5, 4.0)))
+        parts.append("<h3>Their architectures</h3>" + "".join(drawings))
+
+    parts.append("<h2>Curves</h2><div class='grid'>")
+    parts += [_panel(plot_rewards, df), _panel(plot_unique, df)]
+    parts += [_panel(plot_pareto, df, cost) for cost in ("params", "flops")]
+    parts += [_panel(plot_decisions, df, group) for group in ("op", "level", "input")]
+    parts.append("</div>")
+
+    parts.append("<h2>Controller health</h2>")
+    if (directory / HEALTH_FILE).is_file():
+        health = load_controller(directory)
+        panels = [_panel(plot_controller, health, name, size=(3.6, 2.4))
+                  for name in health_fields(health)]  # fmt: skip
+        parts.append("<div class='grid'>" + "".join(panels) + "</div>")
+    else:
+        parts.append(f'<p class="note">no {HEALTH_FILE} in this folder.</p>')
+
+    parts.append("<h2>Failures and duplicates</h2>" + _panel(plot_failures, df))
+    failed = df[df["failed"]]
+    if failed.empty:
+        parts.append('<p class="note">no trial failed.</p>')
+    else:
+        columns = ["record", "trial_id", "controller_step", "status", "key", "error"]
+        parts.append(_table(failed[columns], text=("trial_id", "status", "key", "error")))
+
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>NAS-FPN search report</title><style>{_STYLE}</style></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+
+
+def write_report(
+    directory: str | PathLike[str], out: str | PathLike[str] | None = None, k: int = 5
+) -> Path:
+    """Write :func:`report_html` to ``out`` (default ``directory/report.html``); returns it."""
+    target = Path(out) if out is not None else Path(directory) / REPORT_FILE
+    text = report_html(directory, k)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
