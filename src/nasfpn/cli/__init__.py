@@ -15,8 +15,12 @@ from nasfpn.cli import (
     data,
     evaluate,
     inspect,
+    predict,
     proxy_train,
+    report,
+    retrain,
     search,
+    show,
 )
 
 # each module adds its subcommand; one line per module, in the order `nasfpn --help` lists them
@@ -27,6 +31,10 @@ SUBCOMMANDS = [
     proxy_train,
     search,
     bench_search,
+    show,
+    report,
+    retrain,
+    predict,
 ]
 
 

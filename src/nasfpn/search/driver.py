@@ -229,6 +229,10 @@ def run_search(
                 max_concurrent_trials=cfg.concurrent,
                 trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name,
+                # keep each worker process for the next trial: starting a fresh one (a Python
+                # process importing torch) cost ~10 s a trial, 12% of a 1-minute trial's slot
+                # (benchmarks/README.md, "Search overhead")
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name="tune",
