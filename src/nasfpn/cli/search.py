@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  exported genotype: {summary.out / BEST_FILE}  (top k: {TOP_K_FILE})")
     print(f"  ledger:            {summary.out / LEDGER_FILE}")
     print(f"  TensorBoard:       tensorboard --logdir {summary.out}")
+    print(f"  report:            nasfpn report {summary.out}")
     print(f"  inspect the best:  nasfpn inspect {summary.out / BEST_FILE}")
+    print(f"  retrain the best:  nasfpn retrain {summary.out / BEST_FILE}")
     return 0 if summary.best is not None else 1
 
 
