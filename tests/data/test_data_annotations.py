@@ -14,6 +14,7 @@ from nasfpn.data import (
     LabelMap,
     load_annotations,
     read_json,
+    root_files,
     validate_annotations,
     write_json,
 )
@@ -143,3 +144,19 @@ def test_write_json_is_deterministic(tmp_path: Path, good: dict) -> None:
     write_json(copy.deepcopy(good), tmp_path / "b.json")
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     assert json.loads((tmp_path / "a.json").read_text()) == good
+
+
+def test_root_files_by_layout(tmp_path: Path) -> None:
+    for name in ("annotations/instances_train2017.json", "annotations/instances_val2017.json"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    files = root_files(tmp_path, "set the files")
+    assert files["train"] == (tmp_path / "annotations/instances_train2017.json",
+                              tmp_path / "train2017")  # fmt: skip
+    assert files["val"] == (tmp_path / "annotations/instances_val2017.json", tmp_path / "val2017")
+    # the synthetic set's layout comes first when both are there
+    (tmp_path / "annotations/instances_train.json").write_text("{}")
+    assert root_files(tmp_path, "")["val"][1] == tmp_path / "val"
+    with pytest.raises(FileNotFoundError, match=r"instances_train2017\.json with train2017/; or "
+                                                "set the files"):  # fmt: skip
+        root_files(tmp_path / "empty", "set the files")

@@ -75,6 +75,22 @@ def test_sampler_is_a_seeded_permutation_per_epoch() -> None:
     assert len(sampler) == 10
 
 
+def test_sampler_shares_for_several_processes() -> None:
+    whole = [i for i, _, _ in TrainSampler(11, seed=3)]
+    shares = [[i for i, _, _ in TrainSampler(11, seed=3, rank=r, world_size=3)] for r in range(3)]
+    # training: every process takes every 3rd key of the same order, cut to equal length
+    assert shares == [whole[0:9:3], whole[1:9:3], whole[2:9:3]]
+    assert [len(TrainSampler(11, rank=r, world_size=3)) for r in range(3)] == [3, 3, 3]
+    # test: file order, every image once, shares may differ by one
+    tests = [[i for i, _, _ in TrainSampler(11, shuffle=False, rank=r, world_size=3)]
+             for r in range(3)]  # fmt: skip
+    assert tests == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8]]
+    assert [len(TrainSampler(11, shuffle=False, rank=r, world_size=3)) for r in range(3)] == [
+        4, 4, 3]  # fmt: skip
+    with pytest.raises(ValueError, match=r"rank 3 must be in \[0, world_size=3\)"):
+        TrainSampler(11, rank=3, world_size=3)
+
+
 def _train_set(synth: Path) -> CocoDetection:
     return CocoDetection(
         synth / "annotations/instances_train.json",
@@ -126,6 +142,9 @@ def test_test_loader_keeps_order_and_every_image(synth: Path) -> None:
     ids = [m.image_id for b in batches for m in b.metas]
     assert ids == ds.image_ids.tolist()
     assert batches[0].images.shape[-2:] == (128, 128)  # long side 100 -> padded to 128
+    # this process's share of the first 5 images (of 6), as a 2-process evaluation splits them
+    share = list(build_loader(ds, 4, train=False, workers=0, rank=1, world_size=2, limit=5))
+    assert [m.image_id for b in share for m in b.metas] == ds.image_ids.tolist()[1:5:2]
 
 
 def test_build_loader_errors(synth: Path) -> None:

@@ -17,6 +17,7 @@ _EXPORTS = {
         "coco_index",
         "load_annotations",
         "read_json",
+        "root_files",
         "validate_annotations",
         "write_json",
     ),
@@ -67,6 +68,7 @@ __all__ = [
     "normalize",
     "read_json",
     "rescaled_size",
+    "root_files",
     "split_annotations",
     "validate_annotations",
     "write_json",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:
         coco_index,
         load_annotations,
         read_json,
+        root_files,
         validate_annotations,
         write_json,
     )

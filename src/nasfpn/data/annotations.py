@@ -201,6 +201,31 @@ class LabelMap:
         return [self.category_ids[label] for label in labels]
 
 
+# the layouts of a data root: (split name -> (annotation file, image folder)), in order of
+# preference: the embedded synthetic set, then COCO 2017
+ROOT_LAYOUTS: tuple[dict[str, tuple[str, str]], ...] = (
+    {"train": ("annotations/instances_train.json", "train"),
+     "val": ("annotations/instances_val.json", "val")},
+    {"train": ("annotations/instances_train2017.json", "train2017"),
+     "val": ("annotations/instances_val2017.json", "val2017")},
+)  # fmt: skip
+
+
+def root_files(root: str | Path, fix: str) -> dict[str, tuple[Path, Path]]:
+    """``{"train": (annotation file, image folder), "val": (...)}`` of a data root, by the
+    first layout whose train annotations exist; FileNotFoundError otherwise, ending in ``fix``
+    (what the caller's configuration offers instead)."""
+    root = Path(root)
+    for layout in ROOT_LAYOUTS:
+        if (root / layout["train"][0]).is_file():
+            return {split: (root / ann, root / images) for split, (ann, images) in layout.items()}
+    expected = " or ".join(f"{ann} with {images}/" for ann, images in
+                           (layout["train"] for layout in ROOT_LAYOUTS))  # fmt: skip
+    raise FileNotFoundError(
+        f"data root {str(root)!r} has no train annotations: expected {expected}; or {fix}"
+    )
+
+
 def image_path(image_dir: str | Path, file_name: str) -> Path:
     """Where an image entry's file lives (COCO ``file_name`` is relative to the image folder)."""
     return Path(image_dir) / file_name

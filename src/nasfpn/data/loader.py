@@ -81,24 +81,37 @@ class TrainSampler(Sampler):
     seed, the epoch and its position, never on which worker process drew it. Call
     :meth:`set_epoch` before each epoch (it lives in the main process, so persistent workers
     see it).
+
+    With ``world_size`` > 1 this process (``rank``) takes the keys at positions ``rank, rank +
+    world_size, ...`` of the same order, as torch's ``DistributedSampler`` does. Shuffled
+    (training) shares are cut to the same length on every process, so all take the same number
+    of steps; unshuffled (test) shares keep every image.
     """
 
-    def __init__(self, length: int, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(
+        self, length: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} must be in [0, world_size={world_size})")
         self.length, self.seed, self.shuffle = length, seed, shuffle
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.length
+        if self.shuffle:
+            return self.length // self.world_size
+        return len(range(self.rank, self.length, self.world_size))
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         if self.shuffle:
             order = np.random.default_rng((self.seed, self.epoch)).permutation(self.length)
+            order = order[: len(self) * self.world_size]
         else:
             order = np.arange(self.length)
-        for i in order:
+        for i in order[self.rank :: self.world_size]:
             yield int(i), self.seed, self.epoch
 
 
@@ -111,6 +124,9 @@ def build_loader(
     workers: int = 2,
     pin_memory: bool = False,
     drop_last: bool | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    limit: int | None = None,
 ) -> DataLoader:
     """A DataLoader of :class:`Batch` es for a dataset with a ``TrainTransform``/``TestTransform``.
 
@@ -118,16 +134,19 @@ def build_loader(
     drops the last incomplete batch by default, so every step sees ``batch_size`` images; test
     loading keeps the file order and every image. Padding comes from
     ``dataset.transform.padding`` (``S x S`` in training, a multiple of 128 in test).
+    ``rank``/``world_size`` give this process its share (:class:`TrainSampler`); ``limit``
+    keeps the first ``limit`` images only.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size} must be 1 or more")
     if workers < 0:
         raise ValueError(f"workers {workers} must be 0 (load in this process) or more")
+    length = len(dataset) if limit is None else min(limit, len(dataset))
     padding = getattr(getattr(dataset, "transform", None), "padding", None)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=TrainSampler(len(dataset), seed, shuffle=train),
+        sampler=TrainSampler(length, seed, shuffle=train, rank=rank, world_size=world_size),
         collate_fn=PadCollate(padding),
         num_workers=workers,
         pin_memory=pin_memory,

@@ -15,15 +15,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasfpn.data import embedded_dataset, load_annotations, split_annotations, write_json
+from nasfpn.data import (
+    embedded_dataset,
+    load_annotations,
+    root_files,
+    split_annotations,
+    write_json,
+)
 from nasfpn.data.synthetic import cache_root
 from nasfpn.proxy_train.config import ProxyConfig
-
-# (annotation file, image folder) layouts a data root may have, in order of preference
-LAYOUTS = (
-    ("annotations/instances_train.json", "train"),  # the embedded synthetic set
-    ("annotations/instances_train2017.json", "train2017"),  # COCO 2017
-)
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,8 @@ def data_root(cfg: ProxyConfig) -> Path:
 
 def train_files(root: Path) -> tuple[Path, Path]:
     """The train annotation file and image folder of a data root."""
-    for ann, images in LAYOUTS:
-        if (root / ann).is_file():
-            return root / ann, root / images
-    expected = " or ".join(f"{a} with {i}/" for a, i in LAYOUTS)
-    raise FileNotFoundError(
-        f"data root {str(root)!r} has no train annotations: expected {expected}; or give "
-        "train_annotations, reward_annotations and images explicitly"
-    )
+    fix = "give train_annotations, reward_annotations and images explicitly"
+    return root_files(root, fix)["train"]
 
 
 def _split_dir(source: Path, cfg: ProxyConfig) -> Path:
