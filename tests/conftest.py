@@ -46,7 +46,6 @@ def tiny_search(tiny_synth, tmp_path_factory):
     )  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NASFPN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         try:
             run_search(cfg, out, log=lambda *args, **kwargs: None)
         finally:

@@ -42,7 +42,6 @@ def test_torchrun_two_processes(tiny_synth, tmp_path) -> None:
 # machine (Ray's start-up dominates).
 def test_ray_train_two_workers(tiny_synth, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("NASFPN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     out = tmp_path / "ray"
     try:
         code = main(["retrain", "nasfpn", "--out", str(out), "--ray-workers", "2",

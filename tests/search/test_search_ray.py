@@ -19,7 +19,6 @@ from nasfpn.space import get_genotype
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("NASFPN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     yield
     import ray
 
@@ -40,6 +39,11 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     cfg = _cfg(tiny_synth, proxy={"epochs": 2}, trials=4, algorithm="random", asha=True,
                asha_grace_epochs=1)  # fmt: skip
     summary = run_search(cfg, out)
+    import ray
+
+    # under `uv run` (how the suite and the quick start run) Ray must not ship the project
+    # folder, virtualenv included, to its workers: no working_dir in the job's runtime env
+    assert "working_dir" not in ray.get_runtime_context().runtime_env
     records = read_ledger(out)
     assert len(records) == 4 and summary.trials == 4
     assert {r["status"] for r in records} <= {"ok", "duplicate", "early_stopped"}

@@ -22,25 +22,6 @@ from nasfpn.space import Genotype
 SUMMARY_FILE = "ray_summary.json"
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> None:
-    """Join ``address``, the cluster of ``ray job submit``, or start a local instance bound to
-    127.0.0.1 (as :func:`nasfpn.search.driver.init_ray` does)."""
-    # Under `uv run`, Ray would ship the whole project folder (virtualenv included) to workers
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    import ray
-
-    if ray.is_initialized():
-        return
-    common = {"log_to_driver": True, "configure_logging": False}
-    if address is not None:
-        ray.init(address=address, **common)
-    elif os.environ.get("RAY_ADDRESS"):  # inside `ray job submit`
-        ray.init(**common)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 **common)  # fmt: skip
-
-
 def _worker(job: dict[str, Any]) -> None:
     """One Ray Train worker: the process group is Ray's; the rest is :func:`retrain`."""
     import ray.train
@@ -75,7 +56,10 @@ def launch(
     from ray.train.torch import TorchTrainer
 
     out = Path(out).resolve()
-    init_ray(address, num_cpus=None if address else max(int(workers * cpus_per_worker), 1))
+    from nasfpn.ray_setup import init_ray
+
+    num_cpus = None if address else max(int(workers * cpus_per_worker), 1)
+    init_ray(address, num_cpus=num_cpus, log_to_driver=True)
     job = {
         "genotype": genotype.to_dict() if genotype is not None else None,
         "config": config_io.to_dict(cfg),

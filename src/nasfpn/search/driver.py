@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,31 +102,11 @@ def _trial_name(trial: Any) -> str:
 
 
 def init_ray(cfg: SearchConfig) -> None:
-    """Join ``cfg.address``, the cluster of ``ray job submit``, or start a local instance.
+    """Join ``cfg.address`` or the cluster of ``ray job submit``, or start a local instance on
+    127.0.0.1 with ``cfg.num_cpus`` (nasfpn.ray_setup)."""
+    from nasfpn.ray_setup import init_ray as start
 
-    A local instance listens on 127.0.0.1 only, with the dashboard off unless asked for (then
-    also on 127.0.0.1).
-    """
-    # Under `uv run`, Ray would ship the whole project folder (virtualenv included) to its
-    # workers; a local search needs none of that.
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    import ray
-
-    if ray.is_initialized():
-        return
-    common = {"log_to_driver": False, "configure_logging": False}
-    if cfg.address is not None:
-        ray.init(address=cfg.address, **common)
-    elif os.environ.get("RAY_ADDRESS"):  # inside `ray job submit`
-        ray.init(**common)
-    else:
-        ray.init(
-            num_cpus=cfg.num_cpus,
-            include_dashboard=cfg.dashboard,
-            dashboard_host="127.0.0.1",
-            _node_ip_address="127.0.0.1",
-            **common,
-        )
+    start(cfg.address, num_cpus=cfg.num_cpus, dashboard=cfg.dashboard)
 
 
 def prepare_out(
