@@ -4,12 +4,15 @@ import pytest
 import torch
 from torch import nn
 
+from nasfpn import train_loop
 from nasfpn.train_loop import (
     Hook,
     OptimConfig,
+    TimeLimit,
     build_optimizer,
     lr_factor,
     make_trainer,
+    precision_name,
     resolve_amp,
     train,
 )
@@ -138,15 +141,54 @@ def test_a_hook_can_stop_the_run() -> None:
     assert (state.status, state.epoch) == ("stopped", 2)
 
 
-def test_amp_modes() -> None:
+def test_amp_modes(monkeypatch) -> None:
     cpu = torch.device("cpu")
     assert resolve_amp("auto", cpu) is None and resolve_amp("none", cpu) is None
     assert resolve_amp("auto", torch.device("cuda")) == torch.bfloat16
+    assert resolve_amp("bf16", torch.device("cuda")) == torch.bfloat16
     assert resolve_amp("fp16", torch.device("cuda")) == torch.float16
-    with pytest.raises(ValueError, match="amp='bf16' needs a CUDA device"):
-        resolve_amp("bf16", cpu)
+    # bf16 on a CPU: native where it has AVX512-BF16 or AMX, else a fallback to float32
+    monkeypatch.setattr(train_loop, "cpu_has_bf16", lambda: True)
+    assert resolve_amp("bf16", cpu) == torch.bfloat16
+    monkeypatch.setattr(train_loop, "cpu_has_bf16", lambda: False)
+    assert resolve_amp("bf16", cpu) is None
+    with pytest.raises(ValueError, match="amp='fp16' needs a CUDA device"):
+        resolve_amp("fp16", cpu)
     with pytest.raises(ValueError, match="amp 'fp8' is unknown"):
         resolve_amp("fp8", cpu)
+    assert [precision_name(d) for d in (None, torch.bfloat16, torch.float16)] == [
+        "fp32", "bf16", "fp16"
+    ]  # fmt: skip
+
+
+def test_cpu_has_bf16_reads_the_cpu_flags(monkeypatch) -> None:
+    for avx512_bf16, amx, expected in ((True, False, True), (False, True, True),
+                                       (False, False, False)):  # fmt: skip
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert train_loop.cpu_has_bf16() is expected
+
+
+def test_bf16_autocast_trains_on_a_cpu_with_it(monkeypatch) -> None:
+    monkeypatch.setattr(train_loop, "cpu_has_bf16", lambda: True)  # emulated where absent
+    torch.manual_seed(0)
+    trainer = make_trainer(Tiny(), OptimConfig(warmup_iters=0), 2, 4, amp="bf16")
+    assert trainer.amp_dtype == torch.bfloat16
+    state = train(trainer, lambda e: _data(), _loss)
+    assert state.status == "ok" and math.isfinite(state.last_losses["mse"])
+
+
+def test_time_limit_stops_mid_epoch_and_says_why() -> None:
+    torch.manual_seed(0)
+    trainer = make_trainer(Tiny(), OptimConfig(), epochs=3, iters_per_epoch=4)
+    limit = TimeLimit(1e-9, planned=12)  # spent after the first step
+    state = train(trainer, lambda e: _data(), _loss, [limit])
+    assert limit.fired and (state.status, state.iteration, state.epoch) == ("stopped", 1, 0)
+    assert "1e-09 s safety limit" in state.reason and "iteration 1 of 12" in state.reason
+    trainer = make_trainer(Tiny(), OptimConfig(), epochs=2, iters_per_epoch=4)
+    generous = TimeLimit(3600)
+    state = train(trainer, lambda e: _data(), _loss, [generous])
+    assert not generous.fired and (state.status, state.iteration) == ("ok", 8)
 
 
 @pytest.mark.parametrize(

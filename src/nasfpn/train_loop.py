@@ -106,20 +106,42 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX tiles).
+
+    Only then does bf16 autocast speed training up on a CPU (a cpu-tiny proxy step: 1.57x,
+    benchmarks/README.md); elsewhere torch emulates bf16, which is slower than float32.
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device``: ``auto`` is bf16 on CUDA and off on CPU."""
+    """The autocast dtype for ``amp`` on ``device`` (None: float32, no autocast).
+
+    ``auto`` is bf16 on CUDA and float32 on CPU. ``bf16`` is bf16 on CUDA and on CPUs that
+    have it natively (:func:`cpu_has_bf16`), float32 on other CPUs: a fallback, which
+    :func:`precision_name` of the result records. ``fp16`` needs CUDA.
+    """
     if amp not in AMP_MODES:
         raise ValueError(f"amp {amp!r} is unknown; choose one of {AMP_MODES}")
-    if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    if amp == "none":
+    if amp == "none" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp in ("auto", "bf16"):
+        if device.type == "cuda" or cpu_has_bf16():
+            return torch.bfloat16
         return None
     if device.type != "cuda":
         raise ValueError(
             f"amp={amp!r} needs a CUDA device, but training runs on {device.type}; "
-            "set amp to auto or none"
+            "set amp to bf16 (native on recent CPUs), auto or none"
         )
-    return torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.float16
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``fp32``, ``bf16`` or ``fp16``: what a run computed in (its autocast dtype)."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 @dataclass
@@ -135,10 +157,12 @@ class LoopState:
 
 
 class Hook:
-    """Called by :func:`train`. Return ``False`` from ``after_epoch`` to stop the run early."""
+    """Called by :func:`train`. Return ``False`` from ``after_step`` or ``after_epoch`` to stop
+    the run early (status ``stopped``; the hook's ``stop_reason``, if it has one, is the
+    reason)."""
 
-    def after_step(self, state: LoopState, losses: dict[str, float]) -> None:
-        pass
+    def after_step(self, state: LoopState, losses: dict[str, float]) -> bool | None:
+        return None
 
     def after_epoch(self, state: LoopState) -> bool | None:
         return None
@@ -263,18 +287,59 @@ def train(
                 opt.step()
             state.iteration += 1
             state.last_losses = values
-            for hook in hooks:
-                hook.after_step(state, values)
+            go_on = [hook.after_step(state, values) for hook in hooks]
+            if any(g is False for g in go_on):
+                return _stop(state, start, hooks, go_on, f"at iteration {state.iteration}")
         state.epoch += 1
         state.seconds = time.perf_counter() - start
         go_on = [hook.after_epoch(state) for hook in hooks]
         if state.status != "running":  # a hook ended the run (e.g. its evaluation failed)
             return state
         if any(g is False for g in go_on):
-            return _end(
-                state, start, "stopped", f"a hook stopped the run after epoch {state.epoch}"
-            )
+            return _stop(state, start, hooks, go_on, f"after epoch {state.epoch}")
     return _end(state, start, "ok", "")
+
+
+def _stop(state: LoopState, start: float, hooks: list[Hook], go_on: list, where: str) -> LoopState:
+    """End the run as ``stopped`` by the first hook that returned False."""
+    hook = next(h for h, g in zip(hooks, go_on) if g is False)
+    reason = getattr(hook, "stop_reason", "") or f"a hook stopped the run {where}"
+    return _end(state, start, "stopped", reason)
+
+
+class TimeLimit(Hook):
+    """A safety net, not a budget: stops the run once training has taken ``seconds``.
+
+    Budgets are epochs and steps, so that a result does not depend on how fast or busy the
+    machine is; this hook only ends a run that is stuck or far slower than planned, and says
+    so (``fired``, ``stop_reason``) so that the caller can record it as such. ``excluded()``
+    gives seconds not to count (e.g. evaluations run by another hook); ``planned``, the run's
+    iterations, only goes into the message.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        excluded: Callable[[], float] = lambda: 0.0,
+        planned: int | None = None,
+    ) -> None:
+        self.seconds, self.excluded, self.planned = seconds, excluded, planned
+        self.start = time.perf_counter()
+        self.fired = False
+        self.stop_reason = ""
+
+    def after_step(self, state: LoopState, losses: dict[str, float]) -> bool | None:
+        spent = time.perf_counter() - self.start - self.excluded()
+        if spent <= self.seconds:
+            return None
+        self.fired = True
+        of = f" of {self.planned}" if self.planned is not None else ""
+        self.stop_reason = (
+            f"training ran past its {self.seconds:g} s safety limit (max_train_seconds) at "
+            f"iteration {state.iteration}{of} (epoch {state.epoch}): the machine is much "
+            "slower or busier than the schedule was planned for"
+        )
+        return False
 
 
 def _end(state: LoopState, start: float, status: str, reason: str) -> LoopState:
