@@ -1,5 +1,7 @@
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -31,13 +33,17 @@ def tiny(synth, *extra: str) -> ProxyConfig:
     return load_proxy_config("cpu-tiny", overrides)
 
 
+def steps_per_epoch(synth) -> int:
+    """Full batches of 8 over the tiny set's proxy-train images with boxes."""
+    files = proxy_data.prepare(tiny(synth))
+    return len(CocoDetection(files.train_annotations, files.images, filter_empty=True)) // 8
+
+
 def test_tiny_trial_is_ok_with_finite_metrics(synth) -> None:
     reports = []
     result = run(NASFPN, tiny(synth), report=reports.append)
     assert result.status == "ok", result.reason
-    files = proxy_data.prepare(tiny(synth))
-    images = len(CocoDetection(files.train_annotations, files.images, filter_empty=True))
-    assert (result.epochs, result.iterations) == (2, 2 * (images // 8))  # full batches only
+    assert (result.epochs, result.iterations) == (2, 2 * steps_per_epoch(synth))
     for name in ("AP", "AP50", "AP75"):
         assert 0.0 <= getattr(result, name) <= 1.0
     assert math.isfinite(result.train_seconds) and result.params > 0 and result.flops > 0
@@ -55,6 +61,49 @@ def test_same_seed_same_reward(synth) -> None:
     assert strip == [{k: v for k, v in h.items() if k != "train_seconds"} for h in b.history]
     c = run(NASFPN, tiny(synth, "epochs=1", "eval_every=0", "seed=1"))
     assert c.losses != a.losses
+
+
+def test_same_reward_beside_a_busy_process(synth) -> None:
+    """The budget is steps, not seconds: two CPU-bound processes competing for both cores
+    change how long the trial takes, not its iterations, losses or AP (bit for bit)."""
+    cfg = tiny(synth, "epochs=2", "eval_every=1", "max_train_seconds=600")
+    alone = run(NASFPN, cfg)
+    spin = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        beside = run(NASFPN, cfg)
+        assert all(p.poll() is None for p in busy), "the busy processes ended too early"
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert alone.status == beside.status == "ok", (alone.reason, beside.reason)
+    assert (alone.epochs, alone.iterations) == (beside.epochs, beside.iterations)
+    assert alone.iterations == 2 * steps_per_epoch(synth)  # the whole schedule, both times
+    assert alone.losses == beside.losses
+    metrics = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+    assert [getattr(alone, m) for m in metrics] == [getattr(beside, m) for m in metrics]
+    strip = [{k: v for k, v in h.items() if k != "train_seconds"} for h in alone.history]
+    assert strip == [{k: v for k, v in h.items() if k != "train_seconds"} for h in beside.history]
+    assert alone.precision == beside.precision and alone.precision in ("fp32", "bf16")
+
+
+def test_the_safety_limit_ends_a_trial_as_timeout_not_ok(synth) -> None:
+    result = run(NASFPN, tiny(synth, "epochs=3", "max_train_seconds=1e-6"))
+    assert result.status == "timeout" and result.AP == 0.0
+    assert result.iterations == 1 and result.epochs == 0  # stopped after its first step
+    planned = f"iteration 1 of {3 * steps_per_epoch(synth)} (epoch 0)"
+    assert "safety limit (max_train_seconds)" in result.reason and planned in result.reason
+    assert [h["epoch"] for h in result.history] == []  # no reward evaluation was run
+
+
+def test_bf16_falls_back_to_fp32_on_a_cpu_without_it(synth, monkeypatch) -> None:
+    from nasfpn import train_loop
+
+    monkeypatch.setattr(train_loop, "cpu_has_bf16", lambda: False)
+    result = run(NASFPN, tiny(synth, "epochs=1", "amp=bf16"))
+    assert result.status == "ok" and result.precision == "fp32"
+    assert run(NASFPN, tiny(synth, "epochs=1", "amp=none")).AP == result.AP
 
 
 def test_absurd_learning_rate_ends_early_as_diverged(synth) -> None:
@@ -96,6 +145,10 @@ def test_explicit_split_files(synth, tmp_path) -> None:
         (["repeats=2.5"], "repeats: expected an integer"),
         (["subset=0"], "subset=0.0 must be in (0, 1]"),
         (["train_annotations=a.json"], "give both train_annotations and reward_annotations"),
+        (["max_train_seconds=-5"], "max_train_seconds=-5.0 must be positive"),
+        (["epochs=-1"], "epochs=-1 must be at least 1"),
+        (["warmup_iters=-1"], "iterations must be >= 0"),
+        (["reward_images=0"], "reward_images=0 must be at least 1"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(overrides, message) -> None:
@@ -133,23 +186,41 @@ def test_batch_larger_than_the_data_is_refused(synth) -> None:
         run(NASFPN, tiny(synth, "batch_size=64"))
 
 
-def test_cli_proxy_train_json(synth, capsys) -> None:
-    argv = ["proxy-train", "nasfpn", "--data", str(synth), "--json"]
-    for item in (
-        "holdout=8",
-        "image_size=128",
-        "repeats=1",
-        "width=16",
-        "head_convs=1",
-        "epochs=1",
-        "batch_size=8",
-        "workers=0",
-        "threads=1",
-        "warmup_iters=2",
-    ):
+def _tiny_argv(synth, *extra: str) -> list[str]:
+    argv = ["proxy-train", "nasfpn", "--data", str(synth), *extra]
+    for item in ("holdout=8", "image_size=128", "repeats=1", "width=16", "head_convs=1",
+                 "epochs=1", "batch_size=8", "workers=0", "threads=1",
+                 "warmup_iters=2"):  # fmt: skip
         argv += ["--set", item]
-    assert main(argv) == 0
+    return argv
+
+
+def test_cli_proxy_train_json(synth, capsys) -> None:
+    assert main(_tiny_argv(synth, "--json")) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "ok" and out["key"] == NASFPN.key() and "AP50" in out
+    assert out["seed"] == 0 and out["precision"] in ("fp32", "bf16")
     assert main(["proxy-train", "fpn"]) == 2
     assert "give a genotype, not 'fpn'" in capsys.readouterr().err
+
+
+def test_cli_proxy_train_seeds_reports_the_noise(synth, capsys) -> None:
+    assert main(_tiny_argv(synth, "--seeds", "3", "--json", "--set", "seed=4")) == 0
+    out = json.loads(capsys.readouterr().out)  # exactly one JSON document on stdout
+    assert out["seeds"] == [4, 5, 6] and [r["seed"] for r in out["runs"]] == [4, 5, 6]
+    aps = [r["AP"] for r in out["runs"]]
+    assert out["mean"] == pytest.approx(sum(aps) / 3)
+    mean = sum(aps) / 3
+    std = (sum((a - mean) ** 2 for a in aps) / 2) ** 0.5  # the sample standard deviation
+    assert out["std"] == pytest.approx(std)
+    assert out["cv"] == (pytest.approx(std / mean) if mean > 0 else None)
+    assert out["ok"] == 3 and out["key"] == NASFPN.key()
+    assert main(_tiny_argv(synth, "--seeds", "2")) == 0
+    text = capsys.readouterr().out
+    assert "seed 0 (1 of 2)" in text and "AP over 2 of 2 seeds: mean" in text
+
+
+def test_cli_proxy_train_refuses_zero_seeds(capsys) -> None:
+    assert main(["proxy-train", "nasfpn", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--seeds 0: expected the number of training seeds, at least 1" in err

@@ -1,9 +1,21 @@
-"""``nasfpn proxy-train``: one proxy trial of an architecture, and its reward."""
+"""``nasfpn proxy-train``: proxy trials of an architecture, and their reward (with ``--seeds N``,
+its noise: each run's AP and their mean, std and std/mean)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+from dataclasses import replace
+from typing import Any
+
+
+def seed_spread(aps: list[float]) -> dict[str, float | None]:
+    """Mean, sample standard deviation and std/mean of rewards (None where undefined)."""
+    mean = statistics.fmean(aps)
+    std = statistics.stdev(aps) if len(aps) > 1 else None
+    cv = std / mean if std is not None and mean > 0 else None
+    return {"mean": mean, "std": std, "cv": cv}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -11,6 +23,11 @@ def run(args: argparse.Namespace) -> int:
     from nasfpn.proxy_train import load_proxy_config
     from nasfpn.proxy_train import run as proxy_run
 
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(
+            f"--seeds {args.seeds}: expected the number of training seeds, at least 1 (e.g. "
+            "--seeds 5 trains seeds seed..seed+4)"
+        )
     overrides = list(args.set or [])
     if args.data is not None:
         overrides.append(f"data={args.data}")
@@ -19,23 +36,57 @@ def run(args: argparse.Namespace) -> int:
     if genotype is None:
         raise ValueError("the proxy task searches NAS-FPN cells: give a genotype, not 'fpn'")
 
-    def progress(entry: dict) -> None:
-        if not args.json:
-            print(f"epoch {entry['epoch']:>3}  AP {entry['AP']:.4f}  AP50 {entry['AP50']:.4f}  "
-                  f"({entry['train_seconds']:.0f} s)", flush=True)  # fmt: skip
+    seeds = [cfg.seed + i for i in range(args.seeds or 1)]
+    results = []
+    for seed in seeds:
+        if not args.json and args.seeds is not None:
+            print(f"seed {seed} ({len(results) + 1} of {len(seeds)})", flush=True)
 
-    result = proxy_run(genotype, cfg, report=progress)
+        def progress(entry: dict) -> None:
+            if not args.json:
+                print(f"epoch {entry['epoch']:>3}  AP {entry['AP']:.4f}  AP50 {entry['AP50']:.4f}"
+                      f"  ({entry['train_seconds']:.0f} s)", flush=True)  # fmt: skip
+
+        result = proxy_run(genotype, replace(cfg, seed=seed), report=progress)
+        results.append(result)
+        if not args.json:
+            _print_result(result)
+    head: dict[str, Any] = {"arch": str(args.arch), "key": genotype.key()}
+    if args.seeds is None:  # one trial: its result as it is
+        if args.json:
+            print(json.dumps({**head, **results[0].to_dict()}))
+        return 0 if results[0].status == "ok" else 1
+
+    ok = [r for r in results if r.status == "ok"]
+    spread = seed_spread([r.AP for r in ok]) if ok else {"mean": None, "std": None, "cv": None}
     if args.json:
-        print(json.dumps({"arch": str(args.arch), "key": genotype.key(), **result.to_dict()}))
+        print(json.dumps({**head, "seeds": seeds, **spread, "ok": len(ok),
+                          "runs": [r.to_dict() for r in results]}))  # fmt: skip
     else:
-        print(f"status: {result.status}" + (f" ({result.reason.splitlines()[0]})"
-                                            if result.reason else ""))  # fmt: skip
-        print("  ".join(f"{m} {getattr(result, m):.4f}"
-                        for m in ("AP", "AP50", "AP75", "APs", "APm", "APl")))  # fmt: skip
-        print(f"params {result.params:,}  flops {result.flops / 1e9:.2f} G  "
-              f"train {result.train_seconds:.1f} s  eval {result.eval_seconds:.1f} s  "
-              f"epochs {result.epochs}  iterations {result.iterations}")  # fmt: skip
-    return 0 if result.status == "ok" else 1
+        print()
+        print("seed  status    AP      AP50    iterations  train s")
+        for r in results:
+            print(f"{r.seed:>4}  {r.status:<8}  {r.AP:.4f}  {r.AP50:.4f}  {r.iterations:>10}  "
+                  f"{r.train_seconds:7.1f}")  # fmt: skip
+        if ok:
+            std = "-" if spread["std"] is None else f"{spread['std']:.4f}"
+            cv = "-" if spread["cv"] is None else f"{spread['cv']:.3f}"
+            print(f"AP over {len(ok)} of {len(results)} seeds: mean {spread['mean']:.4f}  "
+                  f"std {std}  std/mean {cv}")  # fmt: skip
+        else:
+            print("no run ended ok: no reward to summarise")
+    return 0 if len(ok) == len(results) else 1
+
+
+def _print_result(result) -> None:
+    print(f"status: {result.status}" + (f" ({result.reason.splitlines()[0]})"
+                                        if result.reason else ""))  # fmt: skip
+    print("  ".join(f"{m} {getattr(result, m):.4f}"
+                    for m in ("AP", "AP50", "AP75", "APs", "APm", "APl")))  # fmt: skip
+    print(f"params {result.params:,}  flops {result.flops / 1e9:.2f} G  "
+          f"train {result.train_seconds:.1f} s  eval {result.eval_seconds:.1f} s  "
+          f"epochs {result.epochs}  iterations {result.iterations}  "
+          f"precision {result.precision}")  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "proxy-train",
         help="train one architecture on the proxy task and print its AP reward",
         description="Train ARCH on the proxy task and score it on the reward split. Without "
-        "--data it uses the embedded synthetic set, generated and cached on first use.",
+        "--data it uses the embedded synthetic set, generated and cached on first use. With "
+        "--seeds N it trains N seeds (seed, seed+1, ...) and reports the reward's noise.",
     )
     p.add_argument("arch", help="a built-in name (nasfpn) or a genotype JSON file")
     p.add_argument(
@@ -52,6 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a preset (cpu-tiny, paper) or a YAML file (default cpu-tiny)",
     )
     p.add_argument("--data", help="a COCO-style data root (default: the embedded synthetic set)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="train N seeds, one after another, and report each AP with mean, std, std/mean",
+    )
     p.add_argument(
         "--set",
         action="append",

@@ -62,10 +62,12 @@ class ProxyConfig:
 
     # evaluation and running
     eval_every: int = 0  # epochs between reward evaluations (0: only after the last epoch)
-    max_train_seconds: float | None = None  # stop training after this long, then evaluate
+    # a safety net, not a budget (the budget is epochs): a trial whose training runs longer
+    # is stopped and recorded as `timeout`, never `ok` (docs/proxy.md); None: no limit
+    max_train_seconds: float | None = None
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA) | none | bf16 | fp16
+    amp: str = "auto"  # auto (bf16 on CUDA) | none | bf16 (CUDA, or a CPU with it) | fp16
     workers: int = 2
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
 
@@ -75,8 +77,18 @@ class ProxyConfig:
         for name in ("epochs", "batch_size", "image_size", "holdout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be at least 1")
+        if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+            raise ValueError(
+                f"max_train_seconds={self.max_train_seconds!r} must be positive (a safety limit "
+                "in seconds), or null for none"
+            )
+        if self.reward_images is not None and self.reward_images < 1:
+            raise ValueError(
+                f"reward_images={self.reward_images!r} must be at least 1, or null for all"
+            )
         if self.eval_every < 0:
             raise ValueError(f"eval_every={self.eval_every!r} must be 0 (end only) or more")
+        self.optim_config()  # refuse a bad optimiser setting (lr, warm-up, ...) at load time
         if (self.train_annotations is None) != (self.reward_annotations is None):
             raise ValueError(
                 "give both train_annotations and reward_annotations (the files written by "

@@ -1,10 +1,13 @@
 """One proxy trial: build the RetinaNet of a genotype, train it, score it on the reward split.
 
-This is where a search spends nearly all of its compute (paper section 4). The trial is
-deterministic for a seed on CPU, ends early as ``diverged`` when the loss stops being finite,
-and reports the results of intermediate evaluations (every ``eval_every`` epochs, not the
-final one, which ``run`` returns) through ``report`` so that a scheduler can stop it early.
-It imports no Ray: the search wraps it.
+This is where a search spends nearly all of its compute (paper section 4). The trial's budget
+is its schedule (epochs of steps), never the clock: on a CPU the same genotype, seed, data and
+configuration give a bit-identical reward and iteration count however busy the machine is.
+``max_train_seconds`` is only a safety net: a trial it stops ends as ``timeout``, not ``ok``.
+A trial ends early as ``diverged`` when the loss stops being finite, and reports the results of
+intermediate evaluations (every ``eval_every`` epochs, not the final one, which ``run``
+returns) through ``report`` so that a scheduler can stop it early. It imports no Ray: the
+search wraps it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from nasfpn.model import build_retinanet, count_flops, parameter_breakdown
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.proxy_train.config import ProxyConfig
 from nasfpn.space import Genotype
-from nasfpn.train_loop import Hook, LoopState, make_trainer, train
+from nasfpn.train_loop import Hook, LoopState, TimeLimit, make_trainer, precision_name, train
 
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "timeout", "diverged", "failed")
 Report = Callable[[dict[str, Any]], None]
 
 
@@ -34,8 +37,10 @@ Report = Callable[[dict[str, Any]], None]
 class ProxyResult:
     """What one proxy trial returns. AP figures are COCOeval's (0..1)."""
 
-    status: str  # ok | diverged | failed
+    status: str  # ok | timeout | diverged | failed
     reason: str = ""
+    seed: int = 0
+    precision: str = "fp32"  # what training computed in: fp32 | bf16 | fp16 (amp, resolved)
     AP: float = 0.0
     AP50: float = 0.0
     AP75: float = 0.0
@@ -150,31 +155,33 @@ def run(genotype: Genotype, config: ProxyConfig | None = None, report: Report | 
 
     torch.manual_seed(cfg.seed)
     model = build_retinanet(genotype, cfg.model_config(len(train_set.label_map)))
-    result = ProxyResult(status="ok", config_hash=config_io.config_hash(cfg))
+    result = ProxyResult(status="ok", seed=cfg.seed, config_hash=config_io.config_hash(cfg))
     result.params = parameter_breakdown(model)["total"]
     result.flops = count_flops(model, cfg.image_size)
     trainer = make_trainer(model, cfg.optim_config(), cfg.epochs, len(train_loader),
                            device=device, amp=cfg.amp)  # fmt: skip
+    result.precision = precision_name(trainer.amp_dtype)
     scorer = CocoEvaluator(load_ground_truth(files.reward_annotations), reward_set.label_map)
     evaluator = _Evaluator(
         cfg.eval_every, cfg.epochs, lambda: evaluate(model, reward_loader, scorer, device), report
     )
-    started = time.perf_counter()
+    hooks: list[Hook] = [evaluator]
+    limit = None
+    if cfg.max_train_seconds is not None:
+        planned = cfg.epochs * len(train_loader)
+        limit = TimeLimit(cfg.max_train_seconds, lambda: evaluator.eval_seconds, planned)
+        hooks.append(limit)
 
     def batches(epoch: int):
         train_loader.sampler.set_epoch(epoch)
-        for batch in train_loader:
-            if cfg.max_train_seconds is not None and (
-                time.perf_counter() - started - evaluator.eval_seconds > cfg.max_train_seconds
-            ):
-                trainer.epochs = epoch + 1  # the time budget is spent: this is the last epoch
-                return
-            yield batch
+        return train_loader
 
     try:
         state = train(trainer, batches, _loss(device, channels_last=device.type == "cuda"),
-                      [evaluator])  # fmt: skip
+                      hooks)  # fmt: skip
         result.status, result.reason = state.status, state.reason
+        if limit is not None and limit.fired:
+            result.status = "timeout"  # cut short by the safety net: no reward to give
         result.epochs, result.iterations = state.epoch, state.iteration
         result.losses = dict(state.last_losses)
         result.train_seconds = state.seconds - evaluator.eval_seconds
