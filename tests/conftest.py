@@ -35,14 +35,16 @@ TINY_PROXY = {
 
 @pytest.fixture(scope="session")
 def tiny_search(tiny_synth, tmp_path_factory):
-    """The folder of a real 4-trial search (REINFORCE, batch 2, TINY_PROXY trials) on a local Ray
-    instance: what the analysis tests and the notebooks read."""
+    """The folder of a real 4-trial search (REINFORCE, batch 2, TINY_PROXY trials) that ends by
+    re-evaluating its top 2 with one more seed each, on a local Ray instance: what the analysis
+    tests and the notebooks read."""
     from nasfpn.search import SearchConfig, run_search
 
     out = tmp_path_factory.mktemp("search") / "search"
     cfg = SearchConfig(
         proxy={**TINY_PROXY, "data": str(tiny_synth)}, algorithm="reinforce",
         algorithm_options={"batch_size": 2}, trials=4, seed=1, num_cpus=2, concurrent=2,
+        reevaluate_top=2, reevaluate_seeds=1,
     )  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NASFPN_CACHE", str(tmp_path_factory.mktemp("cache")))

@@ -83,6 +83,15 @@ def mixed_records() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def reevaluation(of: dict[str, Any], reward: float, seed: int, start: float) -> dict[str, Any]:
+    """An extra-seed run of the architecture of record ``of``, as the searcher writes it."""
+    run = record(of["controller_step"], reward=reward, trial_id=f"r-{of['trial_id']}-{seed}",
+                 start=start)  # fmt: skip
+    return {**run, "key": of["key"], "genotype": of["genotype"], "actions": None,
+            "origin": "reevaluation", "phase": "reevaluation", "seed": seed,
+            "reevaluation_of": of["trial_id"], "precision": "bf16"}  # fmt: skip
+
+
 def health_lines(n: int) -> list[dict[str, Any]]:
     """controller.jsonl lines; ``baseline`` is missing until the first update (line 3)."""
     lines = []

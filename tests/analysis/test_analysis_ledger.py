@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from analysis_helpers import T0, health_lines, mixed_records, record, write_search
+from analysis_helpers import (
+    T0,
+    health_lines,
+    mixed_records,
+    record,
+    reevaluation,
+    write_search,
+)
 
 from nasfpn.analysis import (
     latest_search,
@@ -25,7 +32,8 @@ from nasfpn.analysis import (
 from nasfpn.analysis import ledger as analysis_ledger
 from nasfpn.space import SearchSpace
 
-TEXT = ["trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash"]
+TEXT = ["trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash",
+        "phase", "reevaluation_of", "precision"]  # fmt: skip
 FLOAT = ["reward", "start_time", "end_time", "AP", "AP50", "AP75", "APs", "APm", "APl", "params",
          "flops", "train_seconds", "eval_seconds", "epochs", "iterations", "duration", "elapsed",
          "best_so_far"]  # fmt: skip
@@ -173,6 +181,27 @@ def test_top_k_averages_reevaluations(tmp_path) -> None:
     assert best["evaluations"].tolist() == [1, 2]
 
 
+def test_reevaluation_records_are_ranked_by_their_mean(tmp_path) -> None:
+    t0, t1, t2 = record(0, reward=0.30), record(1, reward=0.25), record(2, reward=0.20)
+    extra = [reevaluation(t0, 0.18, 1, 200), reevaluation(t1, 0.24, 1, 200)]
+    df = load_ledger(write_search(tmp_path / "s", [t0, t1, t2, *extra]))
+    assert df["phase"].tolist() == ["search"] * 3 + ["reevaluation"] * 2
+    assert df["seed"].tolist()[3:] == [1, 1] and df["seed"].isna().sum() == 3  # older records
+    assert df["reevaluation_of"].tolist()[3:] == ["t0", "t1"]
+    assert df["best_so_far"].tolist() == [0.30] * 5  # re-evaluations are not search samples
+    assert df["unique"].tolist() == [1, 2, 3, 3, 3]
+    best = top_k(df, 3)
+    # t0's lucky 0.30 averages to 0.24 with its second seed; t1's to 0.245: t1 first, and t2's
+    # single 0.20 after both re-evaluated architectures
+    assert best["trial_id"].tolist() == ["t1", "t0", "t2"]
+    assert best["reward"].tolist() == pytest.approx([0.245, 0.24, 0.20])
+    assert best["rewards"].tolist() == [[0.25, 0.24], [0.30, 0.18], [0.20]]
+    assert best["reevaluated"].tolist() == [True, True, False]
+    assert best["reward_std"].iloc[1] == pytest.approx(0.12 / 2**0.5)
+    assert math.isnan(best["reward_std"].iloc[2]) and best["evaluations"].tolist() == [2, 2, 1]
+    assert best["record"].tolist() == [2, 1, 3] and best["AP50"].tolist() == [0.5, 0.6, 0.4]
+
+
 def test_top_k_of_a_search_with_no_finished_trial(tmp_path, mixed) -> None:
     folder = write_search(tmp_path / "s", [record(0, "failed", 0.0, metrics=None)])
     best = top_k(load_ledger(folder), 5)
@@ -227,12 +256,24 @@ def test_analysis_imports_neither_torch_nor_ray_nor_pyplot() -> None:
 
 def test_a_real_search(tiny_search) -> None:
     df = load_ledger(tiny_search)
-    assert len(df) == 4 and set(df["status"]) <= {"ok", "duplicate"}
-    assert sorted(df["controller_step"]) == [0, 1, 2, 3]
+    search, extra = df[df["phase"] == "search"], df[df["phase"] == "reevaluation"]
+    assert len(search) == 4 and set(df["status"]) <= {"ok", "duplicate"}
+    assert sorted(search["controller_step"]) == [0, 1, 2, 3]
+    # the top 2 (fewer if fewer architectures were trained) re-trained with seed 1
+    trained = search[search["status"] == "ok"]
+    assert len(extra) == min(2, trained["key"].nunique()) and (extra["seed"] == 1).all()
+    assert set(extra["key"]) <= set(trained["key"]) and (trained["seed"] == 0).all()
+    assert df.index[df["phase"] == "reevaluation"].min() > search.index.max()  # at the end
+    assert set(extra["reevaluation_of"]) <= set(trained["trial_id"])
+    assert set(df.loc[df["status"] == "ok", "precision"]) <= {"fp32", "bf16"}
     assert (df["duration"] > 0).any() and df.loc[df["status"] == "ok", "params"].gt(0).all()
     health = load_controller(tiny_search)
     assert health["ledger_records"].tolist() == df["record"].tolist()
     assert health["loss"].notna().any()  # REINFORCE with batch 2 updated its policy
     assert search_cost(tiny_search)["cpu_hours"] == pytest.approx(df["duration"].sum() / 3600)
     exported = json.loads((tiny_search / "top_k.json").read_text())["top_k"]
-    assert top_k(df, 5)["key"].tolist() == [e["key"] for e in exported]
+    best = top_k(df, 5)
+    assert best["key"].tolist() == [e["key"] for e in exported]
+    assert best["rewards"].tolist() == [e["rewards"] for e in exported]
+    assert best["reevaluated"].tolist()[: len(extra)] == [True] * len(extra)
+    assert (best.loc[best["reevaluated"], "evaluations"] == 2).all()

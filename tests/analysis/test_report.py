@@ -4,7 +4,7 @@ import base64
 import re
 
 import pytest
-from analysis_helpers import health_lines, mixed_records, record, write_search
+from analysis_helpers import health_lines, mixed_records, record, reevaluation, write_search
 
 from nasfpn.analysis import load_ledger, report_html, top_k, write_report
 from nasfpn.cli import main
@@ -53,6 +53,23 @@ def test_report_of_a_search_with_no_success_and_no_extras(tmp_path) -> None:
     assert "search cost unknown" in text and "search_config.yaml" in text
     assert "no controller.jsonl in this folder" in text
     assert "boom" in text
+
+
+def test_report_shows_the_reevaluation(tmp_path) -> None:
+    t0, t1, t2 = record(0, reward=0.30), record(1, reward=0.25), record(2, reward=0.20)
+    extra = [reevaluation(t0, 0.18, 1, 200), reevaluation(t1, 0.24, 1, 200)]
+    text = report_html(write_search(tmp_path / "s", [t0, t1, t2, *extra]), k=3)
+    _self_contained(text)
+    section = text[text.index("<h2>Re-evaluation</h2>") : text.index("<h2>Curves</h2>")]
+    assert "top 2 architectures" in section and "2 runs with other seeds" in section
+    # rank 1 was search rank 2 (t1), rank 2 was search rank 1 (t0, its lucky 0.30)
+    rows = re.findall(r"<tr><td>(\d)</td><td>(\d)</td>", section)
+    assert rows == [("1", "2"), ("2", "1")]
+    assert "0.3000, 0.1800" in section and "0.2450" in section
+    assert "mean reward" in text and "re-evaluated with more seeds come first" in text
+    # no re-evaluation: the section says so
+    plain = report_html(write_search(tmp_path / "p", [t0, t1]))
+    assert "re-evaluated no architecture" in plain
 
 
 def test_write_report_default_and_given_paths(mixed, tmp_path) -> None:

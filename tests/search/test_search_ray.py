@@ -26,30 +26,41 @@ def env(tmp_path, monkeypatch):
 
 
 def _cfg(synth, proxy=None, **kwargs) -> SearchConfig:
+    """A tiny search on 2 local CPUs; no re-evaluation at the end unless asked for."""
     return SearchConfig(
         proxy={**TINY_PROXY, "data": str(synth), **(proxy or {})},
         num_cpus=2,
         concurrent=2,
-        **kwargs,
+        **{"reevaluate_top": 0, **kwargs},
     )
 
 
 def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) -> None:
     out = tmp_path / "search"
     cfg = _cfg(tiny_synth, proxy={"epochs": 2}, trials=4, algorithm="random", asha=True,
-               asha_grace_epochs=1)  # fmt: skip
+               asha_grace_epochs=1, reevaluate_top=1, reevaluate_seeds=1)  # fmt: skip
     summary = run_search(cfg, out)
     import ray
 
     # under `uv run` (how the suite and the quick start run) Ray must not ship the project
     # folder, virtualenv included, to its workers: no working_dir in the job's runtime env
     assert "working_dir" not in ray.get_runtime_context().runtime_env
-    records = read_ledger(out)
-    assert len(records) == 4 and summary.trials == 4
+    every = read_ledger(out)
+    records = [r for r in every if r["phase"] == "search"]
+    assert len(records) == 4 and (summary.trials, summary.reevaluations) == (4, 1)
     assert {r["status"] for r in records} <= {"ok", "duplicate", "early_stopped"}
     finished = [r for r in records if r["status"] == "ok"]
     assert finished and all(r["metrics"]["epochs"] == 2 for r in finished)
     assert sorted(r["controller_step"] for r in records) == [0, 1, 2, 3]
+    assert all(r["seed"] == 0 for r in finished) and {r["precision"] for r in finished} <= {
+        "fp32", "bf16"
+    }  # fmt: skip
+    # the best search trial, trained again with seed 1 to its end (ASHA does not cut it)
+    (extra,) = [r for r in every if r["phase"] == "reevaluation"]
+    assert every[-1] is extra and extra["status"] == "ok" and extra["seed"] == 1
+    assert extra["metrics"]["epochs"] == 2
+    top = max(finished, key=lambda r: r["reward"])
+    assert (extra["key"], extra["reevaluation_of"]) == (top["key"], top["trial_id"])
     for r in records:
         assert r["end_time"] >= r["start_time"] and r["config_hash"]
     for r in finished:  # the trial function's own span lies inside the driver's
@@ -59,44 +70,61 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     assert best.key() == summary.best["key"]
     provenance = json.loads((out / BEST_FILE).read_text())
     assert {"reward", "trial_id", "config_hash"} <= set(provenance)
-    assert json.loads((out / "top_k.json").read_text())["top_k"][0]["key"] == best.key()
+    exported = json.loads((out / "top_k.json").read_text())["top_k"]
+    assert exported[0]["key"] == best.key() == extra["key"]  # the re-evaluated one ranks first
+    assert exported[0]["rewards"] == [top["reward"], extra["reward"]]
+    assert provenance["rewards"] == exported[0]["rewards"] and provenance["evaluations"] == 2
+    assert provenance["reward_mean"] == pytest.approx((top["reward"] + extra["reward"]) / 2)
     assert list((out / "tensorboard").glob("events.*"))
     health = [json.loads(line) for line in (out / "controller.jsonl").read_text().splitlines()]
-    assert [h["ledger_records"] for h in health] == [1, 2, 3, 4]
+    assert [h["ledger_records"] for h in health] == [1, 2, 3, 4, 5]
     assert health[-1]["proposals"] >= 4 and 0 < health[-1]["unique_fraction"] <= 1
-    assert "[   4/4]" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "[   5/5] ok" in printed and "(re-evaluation)" in printed
     assert main(["inspect", str(out / BEST_FILE), "--backbone", "resnet10", "--width", "16",
                  "--repeats", "1", "--image-size", "128", "--json"]) == 0  # fmt: skip
     with pytest.raises(ValueError, match="already holds a search"):
         run_search(_cfg(tiny_synth, trials=4), out)
 
 
+def _kill_when(driver: subprocess.Popen, out, records: int) -> list[dict]:
+    """SIGKILL the driver (and the Ray instance it started) once the ledger holds ``records``."""
+    deadline = time.time() + 240
+    while len(read_ledger(out)) < records and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    return read_ledger(out)
+
+
 def test_driver_killed_with_sigkill_resumes_without_loss(tiny_synth, tmp_path, env) -> None:
+    """Killed mid-search, then again during the re-evaluation at the end: each resume trains
+    only what is missing, and the finished search has every sample and every extra seed."""
     out = tmp_path / "search"
     args = [sys.executable, "-m", "nasfpn", "search", "--out", str(out), "--trials", "6",
-            "--algorithm", "reinforce", "--set", "num_cpus=2"]  # fmt: skip
+            "--algorithm", "reinforce", "--set", "num_cpus=2", "--set", "reevaluate_top=2",
+            "--set", "reevaluate_seeds=1"]  # fmt: skip
     for key, value in {**TINY_PROXY, "data": str(tiny_synth)}.items():
         args += ["--set", f"proxy.{key}={'null' if value is None else value}"]
-    driver = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 240
-    while len(read_ledger(out)) < 2 and time.time() < deadline and driver.poll() is None:
-        time.sleep(0.5)
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray instance it started
-    driver.wait()
-    before = read_ledger(out)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    before = _kill_when(subprocess.Popen(args, start_new_session=True, **quiet), out, 2)
     assert 2 <= len(before) < 6, "the search ended before it could be killed"
 
-    resumed = subprocess.run([sys.executable, "-m", "nasfpn", "search", "--resume", str(out)],
-                             capture_output=True, text=True, timeout=400)  # fmt: skip
+    resume = [sys.executable, "-m", "nasfpn", "search", "--resume", str(out)]
+    middle = _kill_when(subprocess.Popen(resume, start_new_session=True, **quiet), out, 6)
+    assert middle[: len(before)] == before  # nothing finished is lost or rewritten
+    resumed = subprocess.run(resume, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = read_ledger(out)
-    assert len(after) == 6
-    assert after[: len(before)] == before  # nothing finished is lost or rewritten
-    steps = [r["controller_step"] for r in after]
-    assert len(set(steps)) == 6  # no proposal recorded (or trained) twice
-    trained = [r["trial_id"] for r in after if r["status"] != "duplicate"]
-    assert len(set(trained)) == len(trained)
+    assert after[: len(middle)] == middle
+    search = [r for r in after if r["phase"] == "search"]
+    extra = [r for r in after if r["phase"] == "reevaluation"]
+    assert len(search) == 6 and len({r["controller_step"] for r in search}) == 6
+    trained = [r["trial_id"] for r in search if r["status"] != "duplicate"]
+    assert len(set(trained)) == len(trained)  # no proposal recorded (or trained) twice
+    ok_keys = {r["key"] for r in search if r["status"] == "ok"}
+    assert len(extra) == min(2, len(ok_keys)) and {r["seed"] for r in extra} == {1}
+    assert len({r["key"] for r in extra}) == len(extra)  # each top architecture once
 
 
 def test_a_killed_worker_is_retried(tiny_synth, tmp_path, env) -> None:
@@ -105,7 +133,7 @@ def test_a_killed_worker_is_retried(tiny_synth, tmp_path, env) -> None:
     out = tmp_path / "search"
     args = [sys.executable, "-m", "nasfpn", "search", "--out", str(out), "--trials", "2",
             "--algorithm", "random", "--set", "num_cpus=2", "--set", "concurrent=1",
-            "--set", "proxy.epochs=6"]  # fmt: skip
+            "--set", "proxy.epochs=6", "--set", "reevaluate_top=0"]  # fmt: skip
     for key, value in {**TINY_PROXY, "data": str(tiny_synth)}.items():
         if key != "epochs":
             args += ["--set", f"proxy.{key}={'null' if value is None else value}"]
@@ -173,3 +201,13 @@ def test_a_worker_node_removed_mid_search(tiny_synth, tmp_path, env) -> None:
     assert summary.trials == 3 and len(records) == 3
     assert sorted(r["controller_step"] for r in records) == [0, 1, 2]
     assert all(r["status"] == "ok" for r in records), [r["status"] for r in records]
+
+
+def test_trials_cut_by_the_safety_limit_are_timeouts(tiny_synth, tmp_path, env, capsys) -> None:
+    cfg = _cfg(tiny_synth, proxy={"max_train_seconds": 1e-6}, trials=2, algorithm="random")
+    summary = run_search(cfg, tmp_path / "search")
+    records = read_ledger(tmp_path / "search")
+    assert [r["status"] for r in records] == ["timeout", "timeout"]
+    assert all("safety limit" in r["error"] and r["metrics"]["iterations"] == 1 for r in records)
+    assert summary.best is None  # a timeout is no reward
+    assert "timeouts 2" in capsys.readouterr().out

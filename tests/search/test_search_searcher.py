@@ -7,6 +7,7 @@ from ray.tune.search import Searcher
 
 from nasfpn.controller import RandomSearch, make_algorithm
 from nasfpn.search.config import SearchConfig
+from nasfpn.search.export import rank
 from nasfpn.search.ledger import Ledger, read_ledger
 from nasfpn.search.searcher import NASSearcher
 from nasfpn.space import SearchSpace
@@ -37,8 +38,10 @@ class TwoArchitectures(RandomSearch):
 
 
 def _searcher(tmp_path, algorithm=None, **cfg):
+    """A searcher over a fresh or existing folder; no re-evaluation unless asked for."""
     algorithm = algorithm or make_algorithm("random", SPACE, seed=0)
     ledger = Ledger(tmp_path / "ledger.jsonl")
+    cfg = {"reevaluate_top": 0, **cfg}
     return NASSearcher(algorithm, ledger, tmp_path / "controller.pt", SearchConfig(**cfg))
 
 
@@ -148,3 +151,117 @@ def test_ledger_ignores_and_repairs_a_cut_last_line(tmp_path) -> None:
     ledger.append({"a": 4})
     assert read_ledger(path) == [{"a": 1}, {"a": 2}, {"a": 4}]
     assert read_ledger(tmp_path / "missing.jsonl") == []
+
+
+def test_trials_get_the_proxy_seed_and_reevaluate_gets_new_ones(tmp_path) -> None:
+    s = _searcher(tmp_path, algorithm=TwoArchitectures(SPACE), trials=5,
+                  duplicates="reevaluate", max_evaluations=2)  # fmt: skip
+    a1, b1 = s.suggest("t1"), s.suggest("t2")
+    assert (a1["seed"], b1["seed"], a1["phase"]) == (0, 0, "search")
+    a2 = s.suggest("t3")  # A again while A trains: a second evaluation, another seed
+    assert a2["key"] == a1["key"] and a2["seed"] == 1
+    s.on_trial_complete("t1", error=True)  # A's seed-0 run failed: its seed is free again
+    s.on_trial_complete("t3", _ok(0.4))
+    assert s.suggest("t4")["seed"] == 1  # B's second evaluation
+    assert s.suggest("t5")["seed"] == 0  # A's second evaluation takes the freed seed
+    assert [(r["status"], r["seed"]) for r in read_ledger(tmp_path)] == [("error", 0), ("ok", 1)]
+
+
+def test_timeouts_are_discarded_or_penalised_as_configured(tmp_path) -> None:
+    timeout = {"final": True, "status": "timeout", "AP": 0.0,
+               "reason": "training ran past its 600 s safety limit"}  # fmt: skip
+    for policy, feedbacks in (("discard", 0), ("penalty", 1)):
+        folder = tmp_path / policy
+        folder.mkdir()
+        s = _searcher(folder, trials=1, on_timeout=policy, penalty=-0.5)
+        s.suggest("t1")
+        s.on_trial_complete("t1", timeout)
+        (record,) = read_ledger(folder)
+        assert (record["status"], record["reward"]) == ("timeout", -0.5)
+        assert "safety limit" in record["error"]
+        diag = s.algorithm.diagnostics()
+        assert (diag["feedbacks"], diag["discarded"]) == (feedbacks, 1 - feedbacks)
+
+
+def _finish_search(s, rewards: dict[str, float]) -> list[dict]:
+    configs = {t: s.suggest(t) for t in rewards}
+    for t, ap in rewards.items():
+        s.on_trial_complete(t, _ok(ap))
+    return configs
+
+
+def test_the_search_ends_by_reevaluating_its_top_k(tmp_path) -> None:
+    s = _searcher(tmp_path, trials=3, reevaluate_top=2, reevaluate_seeds=2)
+    configs = {t: s.suggest(t) for t in ("t1", "t2", "t3")}
+    assert s.suggest("t4") is None  # trials still run: the ranking is not known yet
+    for t, ap in (("t1", 0.1), ("t2", 0.3), ("t3", 0.2)):
+        s.on_trial_complete(t, _ok(ap))
+    assert not s.finished
+    jobs = {t: s.suggest(t) for t in ("r1", "r2", "r3", "r4")}
+    assert s.suggest("r5") == Searcher.FINISHED
+    # the top 2 by search reward (t2, then t3), seeds 1 and 2 each
+    assert [(j["key"], j["seed"], j["phase"]) for j in jobs.values()] == [
+        (configs["t2"]["key"], 1, "reevaluation"), (configs["t2"]["key"], 2, "reevaluation"),
+        (configs["t3"]["key"], 1, "reevaluation"), (configs["t3"]["key"], 2, "reevaluation"),
+    ]  # fmt: skip
+    diag = s.algorithm.diagnostics()
+    for t, ap in (("r1", 0.1), ("r2", 0.14), ("r3", 0.22), ("r4", 0.18)):
+        s.on_trial_complete(t, _ok(ap))
+    assert s.finished and s.algorithm.diagnostics() == diag  # the controller learnt nothing
+    records = read_ledger(tmp_path)
+    extra = records[3:]
+    assert [r["phase"] for r in records] == ["search"] * 3 + ["reevaluation"] * 4
+    assert [r["reevaluation_of"] for r in extra] == ["t2", "t2", "t3", "t3"]
+    assert [r["controller_step"] for r in extra] == [1, 1, 2, 2]
+    ranked = rank(records)
+    # t2's architecture drew a lucky 0.3 once; its mean over three seeds is 0.18, t3's 0.2
+    assert [e["trial_id"] for e in ranked] == ["t3", "t2", "t1"]
+    assert ranked[0]["rewards"] == [0.2, 0.22, 0.18] and ranked[0]["seeds"] == [0, 1, 2]
+    assert ranked[0]["reward_mean"] == pytest.approx(0.2) and ranked[0]["evaluations"] == 3
+    assert ranked[0]["reward_std"] == pytest.approx(0.02)
+    assert ranked[2]["reevaluated"] is False and ranked[2]["reward_std"] is None
+
+
+def test_reevaluation_resumes_from_the_ledger(tmp_path) -> None:
+    s = _searcher(tmp_path, trials=2, reevaluate_top=2, reevaluate_seeds=1)
+    _finish_search(s, {"t1": 0.3, "t2": 0.2})
+    first = s.suggest("r1")
+    s.suggest("r2")
+    s.on_trial_complete("r1", _ok(0.25))
+    # the driver dies with r2 running; a new one derives the same plan, less what is done
+    resumed = _searcher(tmp_path, trials=2, reevaluate_top=2, reevaluate_seeds=1)
+    assert not resumed.finished
+    job = resumed.suggest("r3")
+    assert (job["key"], job["seed"]) != (first["key"], first["seed"])
+    assert job["seed"] == 1 and resumed.suggest("r4") == Searcher.FINISHED
+    resumed.on_trial_complete("r3", _ok(0.15))
+    assert resumed.finished
+    again = _searcher(tmp_path, trials=2, reevaluate_top=2, reevaluate_seeds=1)
+    assert again.finished and again.suggest("x") == Searcher.FINISHED
+
+
+def test_reevaluate_feedback_changes_only_the_replayed_mean(tmp_path) -> None:
+    for feedback, replayed in ((False, 0.3), (True, 0.2)):
+        folder = tmp_path / str(feedback)
+        folder.mkdir()
+        s = _searcher(folder, algorithm=TwoArchitectures(SPACE), trials=1, reevaluate_top=1,
+                      reevaluate_feedback=feedback)  # fmt: skip
+        _finish_search(s, {"t1": 0.3})
+        s.suggest("r1")
+        s.on_trial_complete("r1", _ok(0.1))
+        # resumed with more trials: A is sampled again (a duplicate), B is new
+        more = _searcher(folder, algorithm=TwoArchitectures(SPACE), trials=3, reevaluate_top=1,
+                         reevaluate_feedback=feedback)  # fmt: skip
+        more.suggest("t2")
+        assert more.suggest("t3") is None  # B is training
+        dup = next(r for r in read_ledger(folder) if r["status"] == "duplicate")
+        assert dup["reward"] == pytest.approx(replayed)
+
+
+def test_config_refuses_bad_reevaluation_and_timeout_settings() -> None:
+    with pytest.raises(ValueError, match=r"reevaluate_top=5 is larger than trials=3"):
+        SearchConfig(trials=3, reevaluate_top=5)
+    with pytest.raises(ValueError, match=r"reevaluate_seeds=-1 must be 0"):
+        SearchConfig(reevaluate_seeds=-1)
+    with pytest.raises(ValueError, match=r"on_timeout='retry' is unknown"):
+        SearchConfig(on_timeout="retry")

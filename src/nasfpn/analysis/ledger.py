@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from nasfpn import rewards
 from nasfpn.space import Genotype, SearchSpace
 
 # the file names of nasfpn.search (driver.py, ledger.py); a test checks that they agree
@@ -30,15 +31,19 @@ METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 EXTRA: tuple[str, ...] = (
     "params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations"
 )  # fmt: skip
-STATUSES: tuple[str, ...] = ("ok", "duplicate", "diverged", "early_stopped", "failed", "error")
-FAILED: tuple[str, ...] = ("error", "failed", "diverged")
-# statuses whose reward the controller learnt from (an `error` is discarded, docs/search.md)
+STATUSES: tuple[str, ...] = (
+    "ok", "duplicate", "diverged", "early_stopped", "timeout", "failed", "error"
+)  # fmt: skip
+FAILED: tuple[str, ...] = ("error", "failed", "diverged", "timeout")
+# statuses whose reward the controller learnt from (an `error` is discarded, docs/search.md;
+# so is a `timeout` unless the search penalised timeouts, on_timeout: penalty)
 LEARNT: tuple[str, ...] = ("ok", "duplicate", "diverged", "early_stopped")
 # statuses whose reward measures a trained architecture (the best-so-far curve)
 TRAINED: tuple[str, ...] = ("ok", "early_stopped")
 
 REQUIRED: tuple[str, ...] = ("trial_id", "controller_step", "key", "reward", "status")
-_TEXT = ("trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash")
+_TEXT = ("trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash",
+         "phase", "reevaluation_of", "precision")  # fmt: skip
 _FLOAT = ("reward", "start_time", "end_time", *METRICS, *EXTRA)
 
 PathArg = str | PathLike[str]
@@ -84,14 +89,19 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     Columns (docs/analysis.md): ``record`` (1-based position, the x axis of every curve and
     ``ledger_records`` of ``controller.jsonl``), the record's fields (``trial_id``,
     ``controller_step``, ``origin``, ``key``, ``reward``, ``status``, ``error``,
-    ``duplicate_of``, ``node``, ``start_time``, ``end_time``, ``config_hash``), every metric
+    ``duplicate_of``, ``node``, ``start_time``, ``end_time``, ``config_hash``, ``phase``:
+    ``search`` for a controller sample or ``reevaluation`` for an extra-seed run of a top
+    architecture, ``reevaluation_of``: the trial it re-evaluates, ``seed``: the proxy training
+    seed, ``precision``: fp32 or bf16; older ledgers lack the last four: ``search``, NaN,
+    NaN, NaN), every metric
     as its own float column (``AP`` ... ``APl``, ``params``, ``flops``, ``train_seconds``,
     ``eval_seconds``, ``epochs``, ``iterations``; NaN where the trial has none, as for
     duplicates and failures; metrics a newer search adds get columns too), one column per
     training loss (``loss_cls``, ``loss_box``), ``actions`` and ``genotype`` (lists and dicts),
     and derived ones: ``duration`` (end - start, seconds), ``elapsed``
-    (end_time since the first start, seconds), ``failed`` (error, failed or diverged),
-    ``best_so_far`` (best reward of a trained trial so far) and ``unique`` (distinct keys so far).
+    (end_time since the first start, seconds), ``failed`` (error, failed, diverged or timeout),
+    ``best_so_far`` (best reward of a trained search trial so far) and ``unique`` (distinct keys
+    so far).
     """
     file = _file(path, LEDGER_FILE, "no search ledger there")
     records = read_jsonl(file)
@@ -115,10 +125,12 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     for name in _FLOAT:
         frame[name] = frame[name].astype("float64")
     frame["controller_step"] = frame["controller_step"].astype("int64")
+    frame["seed"] = frame["seed"].astype("Int64")
     frame["duration"] = frame["end_time"] - frame["start_time"]
     frame["elapsed"] = frame["end_time"] - frame["start_time"].min()
     frame["failed"] = frame["status"].isin(FAILED)
-    trained = frame["reward"].where(frame["status"].isin(TRAINED))
+    searched = frame["phase"] == rewards.SEARCH
+    trained = frame["reward"].where(frame["status"].isin(TRAINED) & searched)
     frame["best_so_far"] = trained.cummax().ffill()  # cummax leaves NaN where skipped
     frame["unique"] = (~frame["key"].duplicated()).cumsum().astype("int64")
     return frame
@@ -129,8 +141,10 @@ def _flatten(record: dict[str, Any], number: int) -> dict[str, Any]:
     losses = record.get("losses") or {}
     row: dict[str, Any] = {"record": number}
     for name in ("trial_id", "controller_step", "origin", "key", "reward", "status", "error",
-                 "duplicate_of", "node", "start_time", "end_time", "config_hash"):  # fmt: skip
+                 "duplicate_of", "node", "start_time", "end_time", "config_hash",
+                 "reevaluation_of", "seed", "precision"):  # fmt: skip
         row[name] = record.get(name)
+    row["phase"] = rewards.phase(record)
     for name in (*METRICS, *EXTRA):
         row[name] = metrics.get(name)
     for name, value in metrics.items():  # figures a newer search adds (worker_start, ...)
@@ -232,29 +246,33 @@ def space_of(ledger: pd.DataFrame) -> SearchSpace:
 
 
 def top_k(ledger: pd.DataFrame, k: int = 5) -> pd.DataFrame:
-    """The best ``k`` architectures trained to the end (status ``ok``), best mean reward first.
+    """The best ``k`` architectures with a run trained to the end (status ``ok``).
 
-    The same ranking as the search's ``top_k.json`` (``nasfpn.search.export.rank``): rewards of
-    re-evaluations are averaged, duplicates replay rather than add, ties go to the earlier
-    controller step. Columns: ``key``, ``reward`` (the mean), ``evaluations``, ``samples``
-    (records of that key, duplicates included), and the first evaluation's ``record``,
-    ``trial_id``, ``controller_step``, metrics and ``genotype``.
+    The same ranking as the search's ``top_k.json`` (:func:`nasfpn.rewards.rank`): by the mean
+    reward over each architecture's runs (re-evaluations included, duplicates replay rather
+    than add), re-evaluated architectures first, ties to the earlier controller step. Columns:
+    ``key``, ``reward`` (the mean; also ``reward_mean``), ``reward_std`` (NaN for one run),
+    ``rewards`` and ``seeds`` (lists, one entry per run), ``evaluations``, ``reevaluated``,
+    ``samples`` (controller samples of that key, duplicates included), and the first ``ok``
+    run's ``record``, ``trial_id``, ``controller_step``, metrics and ``genotype``.
     """
     if k < 1:
         raise ValueError(f"k={k}: expected at least 1 architecture to list")
-    columns = ["key", "reward", "evaluations", "samples", "record", "trial_id",
-               "controller_step", *METRICS, *EXTRA, "genotype"]  # fmt: skip
-    done = ledger[(ledger["status"] == "ok") & ledger["duplicate_of"].isna()]
-    if done.empty:
+    columns = ["key", "reward", "reward_mean", "reward_std", "rewards", "seeds", "evaluations",
+               "reevaluated", "samples", "record", "trial_id", "controller_step", *METRICS,
+               *EXTRA, "genotype"]  # fmt: skip
+    fields = ["key", "status", "reward", "duplicate_of", "phase", "seed", "trial_id",
+              "controller_step"]  # fmt: skip
+    records = ledger[fields].astype(object).where(ledger[fields].notna(), None)
+    ranked = rewards.rank(records.to_dict("records"))[:k]
+    if not ranked:
         return pd.DataFrame(columns=columns)
-    first = done.drop_duplicates("key").set_index("key")
-    table = first.assign(
-        reward=done.groupby("key")["reward"].mean(),
-        evaluations=done.groupby("key").size(),
-        samples=ledger.groupby("key").size(),
-    ).reset_index()
-    table = table.sort_values(["reward", "controller_step"], ascending=[False, True])
-    return table[columns].head(k).reset_index(drop=True)
+    table = pd.DataFrame(ranked)
+    first = ledger.iloc[table["record"].to_numpy() - 1]  # rank's positions are 1-based
+    for name in ("record", *METRICS, *EXTRA, "genotype"):
+        table[name] = first[name].to_numpy()
+    table["reward_std"] = table["reward_std"].astype("float64")
+    return table[columns].reset_index(drop=True)
 
 
 def latest_search(root: PathArg = "runs") -> Path:

@@ -33,6 +33,7 @@ STATUS_STYLE = {  # marker, colour, label of each ledger status in the reward pl
     "early_stopped": ("s", "#8172b2", "early stopped"),
     "duplicate": ("o", "#bbbbbb", "duplicate (replayed)"),
     "diverged": ("v", "#dd8452", "diverged (penalty)"),
+    "timeout": ("1", "#937860", "timeout (safety limit)"),
     "failed": ("x", "#c44e52", "failed"),
     "error": ("x", "#8c1c13", "error (discarded)"),
 }
@@ -49,6 +50,11 @@ def _ledger(data: Data) -> pd.DataFrame:
     return data if isinstance(data, pd.DataFrame) else load_ledger(data)
 
 
+def searched(df: pd.DataFrame) -> pd.DataFrame:
+    """The controller's samples: a ledger frame without its re-evaluation runs."""
+    return df[df["phase"] != "reevaluation"] if "phase" in df else df
+
+
 def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 3.6)) -> Axes:
     if ax is not None:
         return ax
@@ -60,16 +66,21 @@ def plot_rewards(data: Data, ax: Axes | None = None, window: int = 10) -> Axes:
 
     Points are coloured by status. The moving average (over ``window`` records) runs over the
     rewards the controller learnt from (duplicates replay theirs, errors are discarded); the
-    best so far counts trained architectures only (status ok or early_stopped).
+    best so far counts trained architectures only (status ok or early_stopped). The extra-seed
+    runs of the re-evaluation at the end of a search are drawn as diamonds, outside both.
     """
     if window < 1:
         raise ValueError(f"window={window}: the moving average needs a window of 1 or more")
-    df, ax = _ledger(data), _axes(ax)
+    data = _ledger(data)
+    df, extra, ax = searched(data), data[data["phase"] == "reevaluation"], _axes(ax)
     for status, (marker, color, label) in STATUS_STYLE.items():
         part = df[df["status"] == status]
         if not part.empty:
             ax.scatter(part["record"], part["reward"], marker=marker, color=color, s=18,
                        label=label, zorder=2)  # fmt: skip
+    if not extra.empty:
+        ax.scatter(extra["record"], extra["reward"], marker="D", color="#55a868", s=18,
+                   label="re-evaluation (extra seed)", zorder=2)  # fmt: skip
     learnt = df[df["status"].isin(LEARNT)]
     if not learnt.empty:
         mean = learnt["reward"].rolling(window, min_periods=1).mean()
@@ -89,9 +100,9 @@ def plot_unique(data: Data, ax: Axes | None = None) -> Axes:
     """Unique architectures against all sampled ones (the paper's Figure 5, right).
 
     The dashed diagonal is a search that never samples an architecture twice; a controller
-    that converges bends away from it.
+    that converges bends away from it. Re-evaluation runs are not samples: they are left out.
     """
-    df, ax = _ledger(data), _axes(ax)
+    df, ax = searched(_ledger(data)), _axes(ax)
     n = int(df["record"].max())
     ax.plot([0, n], [0, n], linestyle="--", color="0.6", linewidth=1, label="all unique")
     ax.step(df["record"], df["unique"], where="post", color="#4c72b0", linewidth=1.5,

@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_search(cfg, out)
     print()
-    print(f"search finished: {summary.trials} trials in {summary.seconds / 60:.1f} min")
+    extra = f" and {summary.reevaluations} re-evaluation runs" if summary.reevaluations else ""
+    print(f"search finished: {summary.trials} trials{extra} in {summary.seconds / 60:.1f} min")
     if summary.best is None:
         print("no trial finished successfully: see the ledger for the errors")
     else:
@@ -37,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
             f"P{c['level']}={c['op']}({c['input_a']},{c['input_b']})"
             for c in best["genotype"]["cells"]
         )
-        print(f"best architecture: key {best['key']}, AP {best['reward']:.4f} "
-              f"(trial {best['trial_id']}, controller step {best['controller_step']})")  # fmt: skip
+        runs = ", ".join(f"{r:.4f}" for r in best["rewards"])
+        spread = f" +- {best['reward_std']:.4f}" if best["reward_std"] is not None else ""
+        print(f"best architecture: key {best['key']}, AP {best['reward_mean']:.4f}{spread} over "
+              f"{best['evaluations']} run{'s' if best['evaluations'] > 1 else ''} ({runs}; "
+              f"trial {best['trial_id']}, controller step {best['controller_step']})")  # fmt: skip
         print(f"  cells: {cells}")
         print(f"  exported genotype: {summary.out / BEST_FILE}  (top k: {TOP_K_FILE})")
     print(f"  ledger:            {summary.out / LEDGER_FILE}")

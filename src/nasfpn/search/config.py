@@ -11,6 +11,7 @@ from nasfpn.proxy_train.config import preset_path
 from nasfpn.space import SearchSpace
 
 DUPLICATE_POLICIES = ("replay", "reevaluate")
+TIMEOUT_POLICIES = ("discard", "penalty")
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,20 @@ class SearchConfig:
     # failures and duplicates
     max_failures: int = 2  # retries of a trial whose worker died (infrastructure failures)
     penalty: float = 0.0  # reward fed back for a diverged trial
+    # a trial stopped by the proxy's max_train_seconds safety net (status timeout): discard it
+    # like an infrastructure failure (the controller learns nothing), or feed back `penalty`
+    on_timeout: str = "discard"
     duplicates: str = "replay"  # replay the recorded reward, or reevaluate
     max_evaluations: int = 1  # with reevaluate: trainings per architecture before replaying
+
+    # the end of a search: its best `reevaluate_top` architectures (by their search rewards)
+    # are trained again with `reevaluate_seeds` more seeds each, and the exported ranking is by
+    # the mean over all of an architecture's runs (docs/search.md, "Re-evaluation")
+    reevaluate_top: int = 2
+    reevaluate_seeds: int = 1
+    # re-evaluation rewards also join the mean replayed to the controller when it samples a
+    # re-evaluated architecture again (a resumed search); they are never fed as new samples
+    reevaluate_feedback: bool = False
 
     # early stopping of proxy trials (ASHA on per-epoch reward reports)
     asha: bool = False
@@ -68,10 +81,30 @@ class SearchConfig:
             )
         if self.max_evaluations < 1:
             raise ValueError(f"max_evaluations={self.max_evaluations} must be at least 1")
+        if self.on_timeout not in TIMEOUT_POLICIES:
+            raise ValueError(
+                f"on_timeout={self.on_timeout!r} is unknown; choose one of {TIMEOUT_POLICIES}"
+            )
+        for name in ("reevaluate_top", "reevaluate_seeds"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"{name}={getattr(self, name)} must be 0 (no re-evaluation) or more"
+                )
+        if self.reevaluate_top > self.trials:
+            raise ValueError(
+                f"reevaluate_top={self.reevaluate_top} is larger than trials={self.trials}: a "
+                "search re-evaluates at most the architectures it sampled; lower reevaluate_top "
+                "or raise trials"
+            )
         if self.max_failures < 0:
             raise ValueError(f"max_failures={self.max_failures} must be 0 or more")
         if self.cpus_per_trial < 0 or self.gpus_per_trial < 0:
             raise ValueError("cpus_per_trial and gpus_per_trial must not be negative")
+
+    @property
+    def reevaluations(self) -> int:
+        """Re-evaluation trials at the end of the search, at most (fewer if fewer finished)."""
+        return self.reevaluate_top * self.reevaluate_seeds
 
     def space(self) -> SearchSpace:
         return SearchSpace(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nasfpn import config as config_io
+from nasfpn import rewards
 from nasfpn.controller import make_algorithm
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.search.config import SearchConfig, load_search_config
@@ -36,13 +37,18 @@ HEALTH_FILE = "controller.jsonl"
 @dataclass
 class SearchSummary:
     out: Path
-    trials: int
+    trials: int  # controller samples recorded (duplicates included)
     best: dict[str, Any] | None
     seconds: float
+    reevaluations: int = 0  # extra-seed runs of the top architectures
 
 
 class Progress:
-    """One line per finished trial: counts, best AP, unique architectures, time left."""
+    """One line per finished trial: counts, best AP, unique architectures, time left.
+
+    ``total`` counts the re-evaluation trials planned at the end; ``timeouts`` are trials the
+    proxy's safety net stopped (status ``timeout``), ``failed`` the others that gave no reward.
+    """
 
     def __init__(
         self, searcher: NASSearcher, total: int, writer: Any, health: Path | None, log=print
@@ -56,16 +62,19 @@ class Progress:
         records = self.searcher.ledger.records
         n = len(records)
         failed = sum(r["status"] in ("error", "failed", "diverged") for r in records)
+        timeouts = sum(r["status"] == "timeout" for r in records)
         dups = sum(r["status"] == "duplicate" for r in records)
-        rewards = [r["reward"] for r in records if r["status"] in ("ok", "early_stopped")]
-        best = max(rewards, default=0.0)
+        trained = [r["reward"] for r in records if r["status"] in ("ok", "early_stopped")]
+        best = max(trained, default=0.0)
         unique = len({r["key"] for r in records})
         elapsed = time.time() - self.start
         new = n - self.done_at_start
         left = (self.total - n) * elapsed / new if new else float("nan")
+        running = len(self.searcher.live) + len(self.searcher.reevaluating)
+        tag = " (re-evaluation)" if record.get("phase") == "reevaluation" else ""
         self.log(
-            f"[{n:>4}/{self.total}] {record['status']:<13} AP {record['reward']:.4f} | "
-            f"running {len(self.searcher.live)}, failed {failed}, duplicates {dups} | "
+            f"[{n:>4}/{self.total}] {record['status']:<13} AP {record['reward']:.4f}{tag} | "
+            f"running {running}, failed {failed}, timeouts {timeouts}, duplicates {dups} | "
             f"best AP {best:.4f} | unique {unique} | {_clock(elapsed)} elapsed, "
             f"~{_clock(left)} left",
             flush=True,
@@ -180,12 +189,15 @@ def run_search(
     algorithm = make_algorithm(cfg.algorithm, space, seed=cfg.seed, **cfg.algorithm_options)
     ledger = Ledger(out / LEDGER_FILE)
     writer = SummaryWriter(str(out / "tensorboard"))
-    searcher = NASSearcher(algorithm, ledger, out / STATE_FILE, cfg, proxy_hash)
-    progress = Progress(searcher, cfg.trials, writer, out / HEALTH_FILE, log)
+    searcher = NASSearcher(algorithm, ledger, out / STATE_FILE, cfg, proxy_hash, seed=proxy.seed)
+    progress = Progress(searcher, cfg.trials + cfg.reevaluations, writer, out / HEALTH_FILE, log)
     searcher.on_record = progress
+    searcher.log = log
+    reeval = (f", then the top {cfg.reevaluate_top} re-evaluated with {cfg.reevaluate_seeds} "
+              "more seeds each" if cfg.reevaluations else "")  # fmt: skip
     log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
-        f"{cfg.trials} trials ({len(ledger)} done), {cfg.concurrent} at a time, proxy "
-        f"'{cfg.proxy_preset}'; writing to {out}", flush=True)  # fmt: skip
+        f"{cfg.trials} trials{reeval} ({len(ledger)} records done), {cfg.concurrent} at a "
+        f"time, proxy '{cfg.proxy_preset}'; writing to {out}", flush=True)  # fmt: skip
 
     if not searcher.finished:
         init_ray(cfg)
@@ -223,4 +235,5 @@ def run_search(
         tuner.fit()
     writer.close()
     best = export_results(out, ledger.records, space, cfg.top_k, proxy_hash)
-    return SearchSummary(out, len(ledger), best, time.time() - start)
+    extra = sum(rewards.phase(r) == rewards.REEVALUATION for r in ledger.records)
+    return SearchSummary(out, len(ledger) - extra, best, time.time() - start, extra)

@@ -1,13 +1,17 @@
-"""Export a search's result: ``best_genotype.json`` and ``top_k.json``, with provenance."""
+"""Export a search's result: ``best_genotype.json`` and ``top_k.json``, with provenance.
+
+Both are ranked by :func:`nasfpn.rewards.rank`: by the mean reward over each architecture's
+runs, the re-evaluated ones first (docs/search.md, "Re-evaluation").
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 from pathlib import Path
 from typing import Any
 
+from nasfpn import rewards
 from nasfpn.space import Genotype, SearchSpace
 
 BEST_FILE = "best_genotype.json"
@@ -15,26 +19,14 @@ TOP_K_FILE = "top_k.json"
 
 
 def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Architectures trained to the end, best mean reward first (duplicates replay, not add)."""
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        if r["status"] == "ok" and r.get("duplicate_of") is None:
-            by_key.setdefault(r["key"], []).append(r)
-    entries = []
-    for key, runs in by_key.items():
-        first = runs[0]
-        entries.append({
-            "key": key,
-            "reward": statistics.fmean(r["reward"] for r in runs),
-            "evaluations": len(runs),
-            "samples": sum(r["key"] == key for r in records),
-            "trial_id": first["trial_id"],
-            "controller_step": first["controller_step"],
-            "metrics": first["metrics"],
-            "config_hash": first.get("config_hash", ""),
-            "genotype": first["genotype"],
-        })  # fmt: skip
-    return sorted(entries, key=lambda e: (-e["reward"], e["controller_step"]))
+    """:func:`nasfpn.rewards.rank` with each entry's first ``ok`` run: its ``metrics``,
+    ``config_hash`` and ``genotype``."""
+    entries = rewards.rank(records)
+    for entry in entries:
+        first = records[entry["record"] - 1]
+        entry.update(metrics=first["metrics"], config_hash=first.get("config_hash", ""),
+                     genotype=first["genotype"])  # fmt: skip
+    return entries
 
 
 def _write(path: Path, text: str) -> None:
@@ -55,8 +47,13 @@ def export_results(
     best = ranked[0]
     genotype = Genotype.from_dict(best["genotype"])
     provenance = {
-        "reward": best["reward"],
-        "metric": "AP on the proxy reward split",
+        "reward": best["reward_mean"],
+        "reward_mean": best["reward_mean"],
+        "reward_std": best["reward_std"],
+        "rewards": best["rewards"],
+        "seeds": best["seeds"],
+        "evaluations": best["evaluations"],
+        "metric": "AP on the proxy reward split (mean over the architecture's runs)",
         "trial_id": best["trial_id"],
         "controller_step": best["controller_step"],
         "key": best["key"],

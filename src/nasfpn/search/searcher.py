@@ -6,10 +6,15 @@ back. A proposal whose architecture was already evaluated is not trained again: 
 reward is replayed (or, with ``duplicates: reevaluate``, it is trained until it has
 ``max_evaluations`` results, whose mean is replayed after that).
 
+Once ``trials`` samples are recorded, the search re-evaluates: the best ``reevaluate_top``
+architectures (by their search-phase rewards, :func:`nasfpn.rewards.top_search_keys`) are
+trained with ``reevaluate_seeds`` more seeds each, as Tune trials like any other. Their records
+(``phase: reevaluation``) are not controller samples: the controller does not learn from them.
+
 After every event the algorithm's state is saved atomically with the number of ledger records
 it has learnt from. A search killed at any point resumes from that state: ledger records after
-it are fed back, proposals it holds without a record are evaluated first, and nothing finished
-is trained twice (docs/search.md).
+it are fed back, proposals it holds without a record are evaluated first, the re-evaluation
+plan is derived again from the ledger, and nothing finished is trained twice (docs/search.md).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ import torch
 from ray.tune.search import Searcher
 
 from nasfpn.controller import Algorithm, Proposal
+from nasfpn.rewards import REEVALUATION, SEARCH, is_trained, phase, top_search_keys
 from nasfpn.search.config import SearchConfig
 from nasfpn.search.ledger import Ledger
 
@@ -35,8 +42,20 @@ STATE_FILE = "controller.pt"
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 EXTRA = ("params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations",
          "worker_start", "worker_end")  # fmt: skip
-# statuses whose reward says something about the architecture (replayed for duplicates)
+# statuses whose reward says something about the architecture (replayed for duplicates);
+# `timeout` joins them when the search penalises timeouts (on_timeout: penalty)
 EVALUATED = ("ok", "diverged", "early_stopped")
+
+
+@dataclass(frozen=True)
+class Reevaluation:
+    """One extra-seed training of a top architecture, planned from the ledger."""
+
+    key: str
+    seed: int
+    genotype: dict[str, Any]
+    of: str  # trial id of the architecture's first search run
+    controller_step: int  # that run's controller step
 
 
 def _finite(value: Any) -> Any:
@@ -78,6 +97,7 @@ class NASSearcher(Searcher):
         cfg: SearchConfig,
         config_hash: str = "",
         on_record: Callable[[dict[str, Any]], None] | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__(metric="AP", mode="max")
         self.algorithm = algorithm
@@ -86,22 +106,42 @@ class NASSearcher(Searcher):
         self.cfg = cfg
         self.config_hash = config_hash
         self.on_record = on_record
-        self.live: dict[str, tuple[Proposal, float]] = {}  # Tune trial id -> proposal, start
+        self.log: Callable[[str], None] | None = None  # one-line notices (the driver's)
+        # the proxy seed of an architecture's first training; later ones count up from it
+        self.base_seed = cfg.proxy_config().seed if seed is None else seed
+        self.live: dict[str, tuple[Proposal, float, int]] = {}  # trial id -> proposal, start, seed
         self.waiting: dict[str, list[Proposal]] = defaultdict(list)  # key -> held duplicates
         self.pending: list[Proposal] = []  # restored proposals to evaluate before new ones
-        self.rewards: dict[str, list[float]] = defaultdict(list)  # key -> evaluated rewards
+        self.rewards: dict[str, list[float]] = defaultdict(list)  # key -> search-run rewards
+        self.extra: dict[str, list[float]] = defaultdict(list)  # key -> re-evaluation rewards
+        self.seeds: dict[str, set[int]] = defaultdict(set)  # key -> seeds trained or training
         self.first_trial: dict[str, str] = {}  # key -> trial id of its first evaluation
-        self.training: dict[str, int] = defaultdict(int)  # key -> trials running now
+        self.training: dict[str, int] = defaultdict(int)  # key -> search trials running now
+        self.searched = 0  # search-phase records (controller samples) in the ledger
+        self.reevaluating: dict[str, tuple[Reevaluation, float]] = {}  # trial id -> job, start
+        self.plan: list[Reevaluation] | None = None  # re-evaluations not yet handed out
         for record in ledger.records:
             self._remember(record)
         self._resume()
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
+    def _evaluated(self, status: str) -> bool:
+        """Whether a run's reward measures the architecture (and is learnt and replayed)."""
+        return status in EVALUATED or (status == "timeout" and self.cfg.on_timeout == "penalty")
+
     def _remember(self, record: dict[str, Any]) -> None:
-        if record["status"] in EVALUATED and record.get("duplicate_of") is None:
+        search = phase(record) == SEARCH
+        self.searched += search
+        if not is_trained(record) or not self._evaluated(record["status"]):
+            return
+        if record.get("seed") is not None:
+            self.seeds[record["key"]].add(int(record["seed"]))
+        if search:
             self.rewards[record["key"]].append(float(record["reward"]))
             self.first_trial.setdefault(record["key"], record["trial_id"])
+        else:
+            self.extra[record["key"]].append(float(record["reward"]))
 
     def _save(self) -> None:
         save_state(
@@ -124,6 +164,8 @@ class NASSearcher(Searcher):
         self.algorithm.load_state_dict(saved["algorithm"])
         outstanding = {p.id: p for p in self.algorithm.outstanding}
         for record in self.ledger.records[saved["ledger_position"] :]:
+            if phase(record) == REEVALUATION:
+                continue  # not a controller sample: nothing to feed back
             proposal = outstanding.pop(record["controller_step"], None)
             if proposal is None:
                 raise ValueError(
@@ -136,20 +178,59 @@ class NASSearcher(Searcher):
         self._save()
 
     def _learn(self, proposal: Proposal, record: dict[str, Any]) -> None:
-        if record["status"] in EVALUATED:
+        if self._evaluated(record["status"]):
             self.algorithm.feedback(proposal, float(record["reward"]))
         else:
             self.algorithm.discard(proposal)
 
     @property
     def issued(self) -> int:
-        """Proposals that have, or will get, a ledger record."""
+        """Controller samples that have, or will get, a ledger record."""
         held = sum(len(v) for v in self.waiting.values())
-        return len(self.ledger) + len(self.live) + held + len(self.pending)
+        return self.searched + len(self.live) + held + len(self.pending)
 
     @property
     def finished(self) -> bool:
-        return len(self.ledger) >= self.cfg.trials
+        """Every sample recorded and every planned re-evaluation too."""
+        if self.searched < self.cfg.trials or self.pending or self.live or self.reevaluating:
+            return False
+        return not (self.plan if self.plan is not None else self._plan())
+
+    def _free_seed(self, key: str, start: int, taken: set[int] = frozenset()) -> int:
+        """The smallest seed from ``start`` that ``key`` was not trained (or is not training)
+        with: every training of one architecture uses a seed of its own."""
+        seed = start
+        while seed in self.seeds[key] or seed in taken:
+            seed += 1
+        return seed
+
+    def _plan(self) -> list[Reevaluation]:
+        """The re-evaluations still to run, derived from the ledger alone (so a resumed search
+        derives the same plan): for each of the top ``reevaluate_top`` architectures of the
+        search phase, ``reevaluate_seeds`` runs less the re-evaluation records it has."""
+        if not self.cfg.reevaluations:
+            return []
+        records = self.ledger.records
+        done: dict[str, int] = defaultdict(int)
+        for record in records:
+            if phase(record) == REEVALUATION:
+                done[record["key"]] += 1
+        for job, _ in self.reevaluating.values():
+            done[job.key] += 1
+        first = {}
+        for record in records:
+            if phase(record) == SEARCH and record["status"] == "ok" and is_trained(record):
+                first.setdefault(record["key"], record)
+        jobs = []
+        for key in top_search_keys(records, self.cfg.reevaluate_top):
+            taken: set[int] = set()
+            for _ in range(self.cfg.reevaluate_seeds - done[key]):
+                seed = self._free_seed(key, self.base_seed + 1, taken)
+                taken.add(seed)
+                origin = first[key]
+                jobs.append(Reevaluation(key, seed, origin["genotype"], origin["trial_id"],
+                                         int(origin["controller_step"])))  # fmt: skip
+        return jobs
 
     # -- Tune's searcher API ---------------------------------------------------------------------
 
@@ -158,7 +239,7 @@ class NASSearcher(Searcher):
             if self.pending:
                 proposal = self.pending.pop(0)
             elif self.issued >= self.cfg.trials:
-                return Searcher.FINISHED
+                return self._suggest_reevaluation(trial_id)
             else:
                 proposal = self.algorithm.propose()
                 self._save()
@@ -170,13 +251,41 @@ class NASSearcher(Searcher):
                 # the same architecture is training right now: replay its reward when it ends
                 self.waiting[key].append(proposal)
                 continue
+            seed = self._free_seed(key, self.base_seed)
+            self.seeds[key].add(seed)
             self.training[key] += 1
-            self.live[trial_id] = (proposal, time.time())
+            self.live[trial_id] = (proposal, time.time(), seed)
             return {
                 "genotype": proposal.genotype.to_dict(),
                 "key": key,
                 "controller_step": proposal.id,
+                "seed": seed,
+                "phase": SEARCH,
             }
+
+    def _suggest_reevaluation(self, trial_id: str) -> dict[str, Any] | str | None:
+        if not self.cfg.reevaluations:
+            return Searcher.FINISHED
+        if self.live or self.waiting:
+            return None  # the ranking is not final until every search trial has ended
+        if self.plan is None:
+            self.plan = self._plan()
+            if self.plan and self.log is not None:
+                keys = len({job.key for job in self.plan})
+                self.log(f"re-evaluating the top {keys} architectures with more seeds: "
+                         f"{len(self.plan)} trials", flush=True)  # fmt: skip
+        if not self.plan:
+            return Searcher.FINISHED
+        job = self.plan.pop(0)
+        self.seeds[job.key].add(job.seed)
+        self.reevaluating[trial_id] = (job, time.time())
+        return {
+            "genotype": job.genotype,
+            "key": job.key,
+            "controller_step": job.controller_step,
+            "seed": job.seed,
+            "phase": REEVALUATION,
+        }
 
     def _evaluations_left(self, key: str) -> int:
         allowed = self.cfg.max_evaluations if self.cfg.duplicates == "reevaluate" else 1
@@ -185,13 +294,44 @@ class NASSearcher(Searcher):
     def _replayable(self, key: str) -> bool:
         return bool(self.rewards[key]) and self._evaluations_left(key) <= 0
 
+    def _replayed_reward(self, key: str) -> float:
+        extra = self.extra[key] if self.cfg.reevaluate_feedback else []
+        return statistics.fmean([*self.rewards[key], *extra])
+
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        if trial_id in self.reevaluating:
+            job, start = self.reevaluating.pop(trial_id)
+            record = self._trial_record(trial_id, result, error, start, job.seed)
+            record.update(controller_step=job.controller_step, origin=REEVALUATION,
+                          actions=None, genotype=job.genotype, key=job.key,
+                          reevaluation_of=job.of, phase=REEVALUATION)  # fmt: skip
+            self._append(None, record)
+            self._save()
+            return
         if trial_id not in self.live:
             return  # a trial of an earlier driver (Tune restored it): already accounted for
-        proposal, start = self.live.pop(trial_id)
+        proposal, start, seed = self.live.pop(trial_id)
         self.training[proposal.key] -= 1
+        record = self._trial_record(trial_id, result, error, start, seed)
+        if not self._evaluated(record["status"]):
+            self.seeds[proposal.key].discard(seed)  # no reward: a retraining may use it again
+        record.update(controller_step=proposal.id, origin=proposal.origin,
+                      actions=list(proposal.actions), genotype=proposal.genotype.to_dict(),
+                      key=proposal.key)  # fmt: skip
+        self._append(proposal, record)
+        for held in self.waiting.pop(proposal.key, []):
+            if self._replayable(proposal.key):
+                self._record_duplicate(held)
+            else:  # its evaluation failed: evaluate the held proposal itself
+                self.pending.append(held)
+        self._save()
+
+    def _trial_record(
+        self, trial_id: str, result: dict[str, Any] | None, error: bool, start: float, seed: int
+    ) -> dict[str, Any]:
+        """The ledger record of a finished Tune trial, less what identifies the architecture."""
         result = result or {}
         if error:
             status = "error"
@@ -206,17 +346,15 @@ class NASSearcher(Searcher):
             reward = float(result.get("AP", 0.0))
         else:
             reward = self.cfg.penalty
-        record = {
+        return {
             "trial_id": trial_id,
-            "controller_step": proposal.id,
-            "origin": proposal.origin,
-            "actions": list(proposal.actions),
-            "genotype": proposal.genotype.to_dict(),
-            "key": proposal.key,
             "reward": reward,
             "status": status,
             "error": reason or None,
             "duplicate_of": None,
+            "phase": SEARCH,
+            "seed": seed,
+            "precision": result.get("precision"),
             "metrics": {k: result[k] for k in (*METRICS, *EXTRA) if k in result},
             "losses": _losses(result),
             "node": result.get("node") or result.get("node_ip"),
@@ -224,16 +362,8 @@ class NASSearcher(Searcher):
             "end_time": time.time(),
             "config_hash": self.config_hash,
         }
-        self._append(proposal, record)
-        for held in self.waiting.pop(proposal.key, []):
-            if self._replayable(proposal.key):
-                self._record_duplicate(held)
-            else:  # its evaluation failed: evaluate the held proposal itself
-                self.pending.append(held)
-        self._save()
 
     def _record_duplicate(self, proposal: Proposal) -> None:
-        rewards = self.rewards[proposal.key]
         now = time.time()
         record = {
             "trial_id": f"dup-{proposal.id}",
@@ -242,10 +372,13 @@ class NASSearcher(Searcher):
             "actions": list(proposal.actions),
             "genotype": proposal.genotype.to_dict(),
             "key": proposal.key,
-            "reward": statistics.fmean(rewards),
+            "reward": self._replayed_reward(proposal.key),
             "status": "duplicate",
             "error": None,
             "duplicate_of": self.first_trial[proposal.key],
+            "phase": SEARCH,
+            "seed": None,
+            "precision": None,
             "metrics": {},
             "losses": {},
             "node": socket.gethostname(),
@@ -256,11 +389,15 @@ class NASSearcher(Searcher):
         self._append(proposal, record)
         self._save()
 
-    def _append(self, proposal: Proposal, record: dict[str, Any]) -> None:
+    def _append(self, proposal: Proposal | None, record: dict[str, Any]) -> None:
+        """Write ``record`` to the ledger, then let the controller learn from it (a
+        re-evaluation, ``proposal`` None, teaches it nothing)."""
         record = _finite(record)
         self.ledger.append(record)  # the ledger first: it is the source of truth
         self._remember(record)
-        if record["status"] == "duplicate":
+        if proposal is None:
+            pass
+        elif record["status"] == "duplicate":
             self.algorithm.feedback(proposal, record["reward"])
         else:
             self._learn(proposal, record)
@@ -269,8 +406,8 @@ class NASSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the searcher into its experiment folder; the progress callback (which
-        # holds a TensorBoard writer) stays behind
-        return {**self.__dict__, "on_record": None}
+        # holds a TensorBoard writer) and the log stay behind
+        return {**self.__dict__, "on_record": None, "log": None}
 
     # Tune saves and restores searchers in its own experiment checkpoints; this searcher's
     # state lives in the ledger and STATE_FILE instead, so those are no-ops.
