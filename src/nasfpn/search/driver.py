@@ -193,8 +193,9 @@ def run_search(
     progress = Progress(searcher, cfg.trials + cfg.reevaluations, writer, out / HEALTH_FILE, log)
     searcher.on_record = progress
     searcher.log = log
-    reeval = (f", then the top {cfg.reevaluate_top} re-evaluated with {cfg.reevaluate_seeds} "
-              "more seeds each" if cfg.reevaluations else "")  # fmt: skip
+    seeds = f"{cfg.reevaluate_seeds} more seed{'s' if cfg.reevaluate_seeds > 1 else ''}"
+    reeval = (f", then the top {cfg.reevaluate_top} re-evaluated with {seeds} each"
+              if cfg.reevaluations else "")  # fmt: skip
     log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
         f"{cfg.trials} trials{reeval} ({len(ledger)} records done), {cfg.concurrent} at a "
         f"time, proxy '{cfg.proxy_preset}'; writing to {out}", flush=True)  # fmt: skip
