@@ -59,7 +59,7 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     (extra,) = [r for r in every if r["phase"] == "reevaluation"]
     assert every[-1] is extra and extra["status"] == "ok" and extra["seed"] == 1
     assert extra["metrics"]["epochs"] == 2
-    top = max(finished, key=lambda r: r["reward"])
+    top = min(finished, key=lambda r: (-r["reward"], r["controller_step"]))  # ties: earlier
     assert (extra["key"], extra["reevaluation_of"]) == (top["key"], top["trial_id"])
     for r in records:
         assert r["end_time"] >= r["start_time"] and r["config_hash"]
