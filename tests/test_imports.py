@@ -41,6 +41,17 @@ ALLOWED: dict[str, set[str]] = {
         "ray_setup",
         "rewards",
     },
+    "fidelity": {
+        "proxy_train",
+        "retrain",
+        "search",
+        "analysis",
+        "model",
+        "data",
+        "space",
+        "config",
+        "ray_setup",
+    },
     "analysis": {"space", "config", "rewards"},
     "rewards": set(),
     "ray_setup": set(),
@@ -52,7 +63,8 @@ FORBIDDEN: dict[str, set[str]] = {
 # cli and __main__ sit on top. retrain: only retrain/ray_train.py (Ray Train's TorchTrainer for
 # multi-node retraining, the stated exception in docs/architecture.md), imported lazily by
 # `nasfpn retrain --ray-workers`; test_ray_train_is_imported_lazily keeps it lazy.
-RAY_ALLOWED = {"search", "cli", "__main__", "retrain", "ray_setup"}  # ray_setup: starts Ray
+# fidelity: its study runs jobs as Ray tasks (imported when a study runs)
+RAY_ALLOWED = {"search", "cli", "__main__", "retrain", "ray_setup", "fidelity"}
 
 
 def _part(path: Path) -> str:

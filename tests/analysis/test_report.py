@@ -1,6 +1,7 @@
 """The HTML report and the `nasfpn show` / `nasfpn report` commands."""
 
 import base64
+import json
 import re
 
 import pytest
@@ -124,3 +125,22 @@ def test_report_of_a_real_search(tiny_search, tmp_path, capsys) -> None:
     for key in top_k(load_ledger(tiny_search), 5)["key"]:
         assert key in text
     assert "CPU-hours" in text and "policy_entropy" in text
+
+
+def test_report_shows_a_fidelity_study_beside_the_search(mixed) -> None:
+    reference = [{"name": f"g{i}", "key": f"k{i}", "genotype": {}} for i in range(3)]
+    (mixed / "fidelity").mkdir()
+    (mixed / "fidelity" / "genotypes.json").write_text(json.dumps({"genotypes": reference}))
+    lines = []
+    for i, (proxy, retrain) in enumerate(((0.3, 0.5), (0.2, 0.3), (0.1, 0.4))):
+        for kind, ap in (("proxy", proxy), ("retrain", retrain)):
+            history = [{"epoch": 1, "AP": ap}]
+            lines.append({"job": f"{kind}-k{i}-s0", "kind": kind, "key": f"k{i}", "seed": 0,
+                          "AP": ap, "status": "ok", "history": history})  # fmt: skip
+    (mixed / "fidelity" / "fidelity.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    text = report_html(mixed, k=3)
+    _self_contained(text)
+    section = text[text.index("<h2>Proxy fidelity</h2>") : text.index("<h2>Curves</h2>")]
+    # ranks 1, 2, 3 against 1, 3, 2: one discordant pair of three, tau 1/3
+    assert "Kendall tau-b <b>0.333</b>" in section and "over 3 architectures" in section
+    assert section.count("<img ") == 1 and "g2" in section

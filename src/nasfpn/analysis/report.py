@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nasfpn.analysis.drawing import draw_genotype
+from nasfpn.analysis.fidelity import REFERENCE_FILE, plot_fidelity, summarize
 from nasfpn.analysis.ledger import (
     CONFIG_FILE,
     HEALTH_FILE,
@@ -38,6 +39,7 @@ from nasfpn.analysis.plots import (
 )
 
 REPORT_FILE = "report.html"
+FIDELITY_DIR = "fidelity"  # where `nasfpn fidelity --from-search DIR` writes by default
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -124,6 +126,24 @@ def _reevaluation(df: pd.DataFrame) -> str:
     )
 
 
+def _fidelity(folder: Path) -> str:
+    """The fidelity study beside the search (``nasfpn fidelity --from-search DIR``)."""
+    summary = summarize(folder)
+    if summary["kendall_tau"] is None:
+        head = (f'<p class="note">{summary["complete"]} of {summary["genotypes"]} architectures '
+                "have both a proxy and a retrain result: no rank correlation yet.</p>")  # fmt: skip
+    else:
+        low, high = summary["tau_ci"] or (math.nan, math.nan)
+        head = (f"<p>Kendall tau-b <b>{summary['kendall_tau']:.3f}</b> (p "
+                f"{summary['kendall_p']:.2g}, 95% bootstrap interval {low:.2f} to {high:.2f}), "
+                f"Spearman rho {summary['spearman']:.3f}, over {summary['n']} architectures "
+                f"(the goal is tau >= 0.65; docs/fidelity.md).</p>")  # fmt: skip
+    table = pd.DataFrame(summary["rows"]).rename(columns={"proxy_ap": "proxy AP",
+        "proxy_std": "std", "proxy_runs": "seeds", "retrain_ap": "retrain AP"})  # fmt: skip
+    fig = plot_fidelity(summary)
+    return head + _table(table, text=("name", "key")) + _png(fig, "proxy against retraining")
+
+
 def report_html(directory: str | PathLike[str], k: int = 5) -> str:
     """The report of the search in ``directory`` as one HTML document (a str)."""
     directory = Path(directory)
@@ -166,6 +186,8 @@ def report_html(directory: str | PathLike[str], k: int = 5) -> str:
         parts.append("<h3>Their architectures</h3>" + "".join(drawings))
 
     parts.append("<h2>Re-evaluation</h2>" + _reevaluation(df))
+    if (directory / FIDELITY_DIR / REFERENCE_FILE).is_file():
+        parts.append("<h2>Proxy fidelity</h2>" + _fidelity(directory / FIDELITY_DIR))
 
     parts.append("<h2>Curves</h2><div class='grid'>")
     parts += [_panel(plot_rewards, df), _panel(plot_unique, df)]

@@ -1,0 +1,275 @@
+"""Run a fidelity study: every architecture of a reference set trained with the proxy and with
+the retrain recipe, as independent Ray tasks (docs/fidelity.md).
+
+The output folder:
+
+    fidelity_config.yaml   the resolved study configuration (proxy.yaml, retrain.yaml: theirs)
+    genotypes.json         the reference set, fixed when the study starts
+    fidelity.jsonl         one record per finished job, appended and fsynced by this driver
+    retrain/<key>/         each retraining's run folder (checkpoints, metrics.json)
+    fidelity.json, .png    the correlations and their figure, written at the end
+
+A study killed at any point resumes with ``resume=True``: jobs with a record are not run again
+(one whose worker died after Ray's retries, status ``error``, is), and a retraining cut short
+continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nasfpn import config as config_io
+from nasfpn.analysis.fidelity import (
+    FIDELITY_FILE,
+    FIGURE_FILE,
+    REFERENCE_FILE,
+    SUMMARY_FILE,
+    load_reference,
+    plot_fidelity,
+    summarize,
+)
+from nasfpn.fidelity.config import FidelityConfig, load_fidelity_config
+from nasfpn.proxy_train import ProxyConfig
+from nasfpn.proxy_train import data as proxy_data
+from nasfpn.retrain import RetrainConfig
+from nasfpn.retrain import data as retrain_data
+from nasfpn.search.ledger import Ledger
+from nasfpn.space import NASFPN, Genotype, SearchSpace
+
+CONFIG_FILE = "fidelity_config.yaml"
+RETRAIN_DIR = "retrain"
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # proxy | retrain
+    name: str
+    key: str
+    genotype: dict[str, Any]
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}-{self.key}-s{self.seed}"
+
+
+def reference_set(cfg: FidelityConfig) -> list[dict[str, Any]]:
+    """``[{"name", "key", "genotype"}]``: the published cell, ``cfg.genotypes`` random ones
+    drawn with ``cfg.seed`` (distinct architectures), ``cfg.include`` and the ``cfg.top`` best of
+    ``cfg.from_search``; an architecture listed twice keeps its first name."""
+    from nasfpn.model.build import resolve_arch
+
+    chosen: list[tuple[str, Genotype]] = []
+    if cfg.published:
+        chosen.append(("nasfpn", NASFPN))
+    space, rng = SearchSpace(), random.Random(cfg.seed)
+    seen = {g.key() for _, g in chosen}
+    for i in range(cfg.genotypes):
+        for _ in range(1000):
+            genotype = space.decode(space.sample(rng))
+            if genotype.key() not in seen:
+                break
+        seen.add(genotype.key())
+        chosen.append((f"random-{i}", genotype))
+    for arch in cfg.include:
+        genotype = resolve_arch(arch)
+        if genotype is None:
+            raise ValueError(f"include={arch!r}: the study ranks NAS-FPN cells; give a "
+                             "genotype (a built-in name or a JSON file), not 'fpn'")  # fmt: skip
+        chosen.append((Path(arch).stem, genotype))
+    if cfg.from_search is not None:
+        chosen += _search_top(Path(cfg.from_search), cfg.top)
+    entries, keys = [], set()
+    for name, genotype in chosen:
+        if genotype.key() not in keys:
+            keys.add(genotype.key())
+            entries.append({"name": name, "key": genotype.key(), "genotype": genotype.to_dict()})
+    return entries
+
+
+def _search_top(folder: Path, top: int) -> list[tuple[str, Genotype]]:
+    from nasfpn.search import read_ledger
+    from nasfpn.search.export import rank
+
+    records = read_ledger(folder)
+    if not records:
+        raise FileNotFoundError(
+            f"from_search={str(folder)!r} holds no search ledger; give the --out folder of a "
+            "`nasfpn search`"
+        )
+    ranked = rank(records)[:top]
+    return [(f"search-{i}", Genotype.from_dict(e["genotype"])) for i, e in enumerate(ranked, 1)]
+
+
+def plan(cfg: FidelityConfig, reference: list[dict[str, Any]], proxy_seed: int) -> list[Job]:
+    """Every job of the study, the long retrainings first (so that the last job to end is
+    a short one), then the proxy runs, one per seed."""
+    retrain = [Job("retrain", e["name"], e["key"], e["genotype"], 0) for e in reference]
+    proxy = [Job("proxy", e["name"], e["key"], e["genotype"], proxy_seed + s)
+             for e in reference for s in range(cfg.seeds)]  # fmt: skip
+    return retrain + proxy
+
+
+def run_job(job: Job, proxy: dict[str, Any], retrain: dict[str, Any], out: str) -> dict[str, Any]:
+    """One job, on a Ray worker (or in this process): its result as record fields."""
+    from nasfpn.proxy_train import run as proxy_run
+    from nasfpn.retrain import latest_checkpoint
+    from nasfpn.retrain import retrain as retrain_run
+
+    genotype = Genotype.from_dict(job.genotype)
+    if job.kind == "proxy":
+        cfg = config_io.from_dict(ProxyConfig, {**proxy, "seed": job.seed})
+        result = proxy_run(genotype, cfg)
+        return {
+            "status": result.status, "reason": result.reason, "AP": result.AP,
+            "precision": result.precision,
+            "metrics": {k: getattr(result, k) for k in ("AP", "AP50", "AP75", "iterations",
+                        "epochs", "train_seconds", "eval_seconds")},
+            "history": [{"epoch": h["epoch"], "AP": h["AP"]} for h in result.history],
+        }  # fmt: skip
+    cfg = config_io.from_dict(RetrainConfig, retrain)
+    folder = Path(out) / RETRAIN_DIR / job.key
+    summary = retrain_run(genotype, cfg, folder, resume=latest_checkpoint(folder) is not None,
+                          log=lambda *args, **kwargs: None)  # fmt: skip
+    final = summary["final"] or {}
+    return {
+        "status": summary["status"], "reason": summary["reason"], "AP": final.get("AP", 0.0),
+        "precision": None,
+        "metrics": {**{k: final[k] for k in ("AP", "AP50", "AP75") if k in final},
+                    "iterations": summary["iteration"], "epochs": summary["epoch"],
+                    "train_seconds": summary["train_seconds"],
+                    "eval_seconds": summary["eval_seconds"]},
+        "history": [{"epoch": h["epoch"], "AP": h["AP"]} for h in summary["history"]],
+    }  # fmt: skip
+
+
+def prepare_out(out: Path, cfg: FidelityConfig | None, resume: bool) -> FidelityConfig:
+    """Write (new study) or read back (resume) the configuration and the reference set."""
+    cfg_path = out / CONFIG_FILE
+    if resume:
+        if not cfg_path.is_file():
+            raise FileNotFoundError(
+                f"{str(out)!r} holds no {CONFIG_FILE}: it is not a fidelity study; give the "
+                "--out folder of the study to resume"
+            )
+        return load_fidelity_config(str(cfg_path))
+    if cfg is None:
+        raise ValueError("a new fidelity study needs a configuration")
+    if (out / FIDELITY_FILE).exists():
+        raise ValueError(f"{str(out)!r} already holds a fidelity study; resume it with --resume "
+                         f"{out} or choose a new --out folder")  # fmt: skip
+    reference = reference_set(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    config_io.save(cfg, cfg_path)
+    (out / REFERENCE_FILE).write_text(json.dumps({"genotypes": reference}, indent=2) + "\n")
+    return cfg
+
+
+def _resolved(cfg: FidelityConfig, out: Path) -> tuple[ProxyConfig, RetrainConfig]:
+    """Both configurations with absolute data paths, the data made here once (workers may run
+    on other nodes: put the data and the output folder on storage every node sees)."""
+    proxy = cfg.proxy_config()
+    files = proxy_data.prepare(proxy)
+    proxy = replace(proxy, train_annotations=str(files.train_annotations.resolve()),
+                    reward_annotations=str(files.reward_annotations.resolve()),
+                    images=str(files.images.resolve()))  # fmt: skip
+    retrain = cfg.retrain_config()
+    found = retrain_data.resolve_files(retrain.data)
+    data = replace(retrain.data, train_annotations=str(found.train_annotations.resolve()),
+                   train_images=str(found.train_images.resolve()),
+                   val_annotations=str(found.val_annotations.resolve()),
+                   val_images=str(found.val_images.resolve()))  # fmt: skip
+    retrain = replace(retrain, data=data)
+    config_io.save(proxy, out / "proxy.yaml")
+    config_io.save(retrain, out / "retrain.yaml")
+    return proxy, retrain
+
+
+def run_fidelity(
+    cfg: FidelityConfig | None,
+    out: str | Path,
+    resume: bool = False,
+    address: str | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Run (or resume) a study into ``out``; returns :func:`nasfpn.analysis.fidelity.summarize`
+    of it (also written to ``fidelity.json``, the figure to ``fidelity.png``)."""
+    start = time.time()
+    out = Path(out).resolve()
+    if cfg is not None:
+        cfg.proxy_config(), cfg.retrain_config()  # refuse a bad key before anything is written
+    cfg = prepare_out(out, cfg, resume)
+    if address is not None:
+        cfg = replace(cfg, address=address)
+    reference = load_reference(out)
+    proxy, retrain = _resolved(cfg, out)
+    ledger = Ledger(out / FIDELITY_FILE)
+    done = {r["job"] for r in ledger.records if r["status"] != "error"}
+    jobs = [job for job in plan(cfg, reference, proxy.seed) if job.id not in done]
+    log(f"fidelity: {len(reference)} architectures x ({cfg.seeds} proxy seeds + 1 retraining), "
+        f"{len(jobs)} jobs to run ({len(done)} done), {cfg.concurrent} at a time; proxy "
+        f"'{cfg.proxy_preset}', retrain '{cfg.retrain_preset}'; writing to {out}",
+        flush=True)  # fmt: skip
+    if jobs:
+        _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, total=len(done) + len(jobs))
+    summary = summarize(out)
+    summary["wall_seconds"] = time.time() - start
+    summary["job_seconds"] = sum(r["end_time"] - r["start_time"] for r in ledger.records)
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    plot_fidelity(summary).savefig(out / FIGURE_FILE, dpi=100)
+    return summary
+
+
+def _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, total: int) -> None:
+    import ray
+
+    from nasfpn.ray_setup import init_ray
+
+    init_ray(cfg.address, num_cpus=cfg.num_cpus)
+    task = ray.remote(num_cpus=cfg.cpus_per_trial, num_gpus=cfg.gpus_per_trial,
+                      max_retries=cfg.max_failures)(run_job)  # fmt: skip
+    proxy_doc, retrain_doc = config_io.to_dict(proxy), config_io.to_dict(retrain)
+    proxy_hash, retrain_hash = config_io.config_hash(proxy), config_io.config_hash(retrain)
+    pending, running = list(jobs), {}
+    started = time.time()
+    finished = 0
+    while pending or running:
+        while pending and len(running) < cfg.concurrent:
+            job = pending.pop(0)
+            running[task.remote(job, proxy_doc, retrain_doc, str(out))] = (job, time.time())
+        ready, _ = ray.wait(list(running), num_returns=1)
+        for ref in ready:
+            job, begun = running.pop(ref)
+            result = _outcome(ray, ref, cfg.max_failures)
+            record = {
+                "job": job.id, "kind": job.kind, "name": job.name, "key": job.key,
+                "seed": job.seed, **result, "node": socket.gethostname(),
+                "start_time": begun, "end_time": time.time(),
+                "config_hash": proxy_hash if job.kind == "proxy" else retrain_hash,
+            }  # fmt: skip
+            ledger.append(record)
+            finished += 1
+            elapsed = time.time() - started
+            left = (len(pending) + len(running)) * elapsed / finished
+            log(f"[{len(ledger.records):>4}/{total}] {record['status']:<8} {job.kind:<7} "
+                f"{job.name:<12} AP {record['AP']:.4f} | {elapsed / 60:.1f} min elapsed, "
+                f"~{left / 60:.1f} min left", flush=True)  # fmt: skip
+
+
+def _outcome(ray, ref, retries: int) -> dict[str, Any]:
+    """A finished task's record fields: its result, or why it has none."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:  # the job itself raised
+        reason = f"{type(err.cause).__name__ if err.cause else 'error'}: {err}"[:4000]
+        return {"status": "failed", "reason": reason, "AP": 0.0, "precision": None,
+                "metrics": {}, "history": []}  # fmt: skip
+    except ray.exceptions.RayError as err:  # the worker or its node died, after the retries
+        return {"status": "error", "AP": 0.0, "precision": None, "metrics": {}, "history": [],
+                "reason": f"the job's worker failed {retries + 1} times: {err}"[:4000]}  # fmt: skip
