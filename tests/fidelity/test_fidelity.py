@@ -14,11 +14,12 @@ from scipy import stats
 
 from nasfpn.cli import main
 from nasfpn.fidelity import FidelityConfig, plan, reference_set
+from nasfpn.fidelity.study import reused
 from nasfpn.search.ledger import Ledger
 from nasfpn.space import NASFPN, SearchSpace
 
-# a study of seconds on the tiny set: 8-epoch proxy runs (24 steps) and 16-step retrainings that reach a
-# small but nonzero AP (so that the ranks mean something), one CPU thread each
+# a study of seconds on the tiny set: 8-epoch proxy runs (24 steps) and 16-step retrainings
+# that reach a small but nonzero AP (so that the ranks mean something), one CPU thread each
 PROXY = {"holdout": 8, "subset": 1.0, "image_size": 128, "repeats": 1, "width": 16,
          "head_convs": 1, "epochs": 8, "lr": 0.005, "batch_size": 8, "workers": 0,
          "threads": 1, "warmup_iters": 2}  # fmt: skip
@@ -67,6 +68,23 @@ def test_plan_puts_the_long_retrainings_first() -> None:
         ("proxy", "random-0", 5), ("proxy", "random-0", 6),
     ]  # fmt: skip
     assert len({j.id for j in jobs}) == 6
+
+
+def test_reuse_takes_finished_jobs_of_the_same_configuration(tmp_path) -> None:
+    jobs = plan(FidelityConfig(seeds=1), reference_set(FidelityConfig(genotypes=1)), 0)
+    other = Ledger(tmp_path / "fidelity.jsonl")
+    hashes = {"proxy": "p1", "retrain": "r1"}
+    for job, status, config_hash in zip(jobs, ("ok", "ok", "failed", "ok"),
+                                        ("r1", "r0", "p1", "p0")):  # fmt: skip
+        other.append({"job": job.id, "kind": job.kind, "key": job.key, "name": "old",
+                      "status": status, "AP": 0.3, "config_hash": config_hash})  # fmt: skip
+    taken = reused(jobs, tmp_path, hashes)
+    # only the first: the second had another retrain configuration, the third failed, the
+    # fourth had another proxy configuration
+    assert [r["job"] for r in taken] == [jobs[0].id]
+    assert taken[0]["reused_from"] == str(tmp_path) and taken[0]["name"] == jobs[0].name
+    with pytest.raises(FileNotFoundError, match=r"holds no fidelity\.jsonl"):
+        reused(jobs, tmp_path / "none", hashes)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     log = partial(print, file=sys.stderr) if args.json else print
     if args.resume:
         options = ("genotypes", "include", "from_search", "top", "seeds", "proxy", "retrain",
-                   "set", "out")  # fmt: skip
+                   "set", "out", "reuse")  # fmt: skip
         given = [name for name in options if getattr(args, name) is not None]
         if given:
             raise ValueError(
@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
             overrides.append(f"include={json.dumps(args.include.split(','))}")
         if args.from_search:
             overrides.append(f"from_search={args.from_search}")
+        if args.reuse:
+            overrides.append(f"reuse_from={Path(args.reuse).resolve()}")
         if args.proxy:
             overrides.append(f"proxy_preset={args.proxy}")
         if args.retrain:
@@ -111,6 +113,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (default DIR/fidelity with --from-search, else "
                    "runs/fidelity-<date>-<time>)")  # fmt: skip
     p.add_argument("--resume", metavar="DIR", help="continue the study in DIR")
+    p.add_argument("--reuse", metavar="DIR", help="take the jobs an earlier study in DIR "
+                   "finished with the same configuration (e.g. its retrainings, when only the "
+                   "proxy changed) instead of running them again")  # fmt: skip
     p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)

@@ -43,6 +43,9 @@ class FidelityConfig:
     address: str | None = None  # an existing Ray cluster; None starts a local one
     num_cpus: int | None = None  # CPUs of the local Ray instance (None: all)
     max_failures: int = 2  # retries of a job whose worker died
+    # an earlier study's folder: its finished jobs with the same configuration are taken
+    # instead of run again (e.g. the retrainings, when only the proxy changed)
+    reuse_from: str | None = None
 
     def __post_init__(self) -> None:
         for name, least in (("genotypes", 0), ("top", 1), ("seeds", 1), ("concurrent", 1),

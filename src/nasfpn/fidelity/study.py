@@ -11,7 +11,8 @@ The output folder:
 
 A study killed at any point resumes with ``resume=True``: jobs with a record are not run again
 (one whose worker died after Ray's retries, status ``error``, is), and a retraining cut short
-continues from its last checkpoint.
+continues from its last checkpoint. ``reuse_from`` takes the finished jobs of an earlier study
+with the same configuration instead of running them (a new proxy against the same retraining).
 """
 
 from __future__ import annotations
@@ -210,14 +211,21 @@ def run_fidelity(
     reference = load_reference(out)
     proxy, retrain = _resolved(cfg, out)
     ledger = Ledger(out / FIDELITY_FILE)
+    hashes = {"proxy": config_io.config_hash(proxy), "retrain": config_io.config_hash(retrain)}
     done = {r["job"] for r in ledger.records if r["status"] != "error"}
     jobs = [job for job in plan(cfg, reference, proxy.seed) if job.id not in done]
+    if cfg.reuse_from is not None:
+        for record in reused(jobs, Path(cfg.reuse_from), hashes):
+            ledger.append(record)
+            done.add(record["job"])
+        jobs = [job for job in jobs if job.id not in done]
     log(f"fidelity: {len(reference)} architectures x ({cfg.seeds} proxy seeds + 1 retraining), "
         f"{len(jobs)} jobs to run ({len(done)} done), {cfg.concurrent} at a time; proxy "
         f"'{cfg.proxy_preset}', retrain '{cfg.retrain_preset}'; writing to {out}",
         flush=True)  # fmt: skip
     if jobs:
-        _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, total=len(done) + len(jobs))
+        _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, hashes,
+                    total=len(done) + len(jobs))  # fmt: skip
     summary = summarize(out)
     summary["wall_seconds"] = time.time() - start
     summary["job_seconds"] = sum(r["end_time"] - r["start_time"] for r in ledger.records)
@@ -226,7 +234,29 @@ def run_fidelity(
     return summary
 
 
-def _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, total: int) -> None:
+def reused(jobs: list[Job], other: Path, hashes: dict[str, str]) -> list[dict[str, Any]]:
+    """Records of ``jobs`` that the study in ``other`` already finished ``ok`` with the same
+    architecture, seed and configuration (its hash, data paths included), marked
+    ``reused_from``: a study of a new proxy against the same retraining runs no retraining."""
+    file = other / FIDELITY_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"reuse_from={str(other)!r} holds no {FIDELITY_FILE}; give the --out folder of an "
+            "earlier `nasfpn fidelity` study"
+        )
+    finished = {}
+    for record in Ledger(file).records:
+        if record["status"] == "ok":
+            finished[record["job"]] = record
+    out = []
+    for job in jobs:
+        record = finished.get(job.id)
+        if record is not None and record.get("config_hash") == hashes[job.kind]:
+            out.append({**record, "name": job.name, "reused_from": str(other)})
+    return out
+
+
+def _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, hashes, total: int) -> None:
     import ray
 
     from nasfpn.ray_setup import init_ray
@@ -235,10 +265,9 @@ def _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, total: int) -> None
     task = ray.remote(num_cpus=cfg.cpus_per_trial, num_gpus=cfg.gpus_per_trial,
                       max_retries=cfg.max_failures)(run_job)  # fmt: skip
     proxy_doc, retrain_doc = config_io.to_dict(proxy), config_io.to_dict(retrain)
-    proxy_hash, retrain_hash = config_io.config_hash(proxy), config_io.config_hash(retrain)
     pending, running = list(jobs), {}
     started = time.time()
-    finished = 0
+    took: dict[str, list[float]] = {"proxy": [], "retrain": []}  # seconds of finished jobs
     while pending or running:
         while pending and len(running) < cfg.concurrent:
             job = pending.pop(0)
@@ -251,15 +280,23 @@ def _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, total: int) -> None
                 "job": job.id, "kind": job.kind, "name": job.name, "key": job.key,
                 "seed": job.seed, **result, "node": socket.gethostname(),
                 "start_time": begun, "end_time": time.time(),
-                "config_hash": proxy_hash if job.kind == "proxy" else retrain_hash,
+                "config_hash": hashes[job.kind],
             }  # fmt: skip
             ledger.append(record)
-            finished += 1
+            took[job.kind].append(record["end_time"] - begun)
             elapsed = time.time() - started
-            left = (len(pending) + len(running)) * elapsed / finished
+            left = _time_left(took, [j for j, _ in running.values()] + pending, cfg.concurrent)
             log(f"[{len(ledger.records):>4}/{total}] {record['status']:<8} {job.kind:<7} "
                 f"{job.name:<12} AP {record['AP']:.4f} | {elapsed / 60:.1f} min elapsed, "
                 f"~{left / 60:.1f} min left", flush=True)  # fmt: skip
+
+
+def _time_left(took: dict[str, list[float]], jobs: list[Job], slots: int) -> float:
+    """Seconds until the ``jobs`` left have run, at the mean duration of each kind so far
+    (a retraining takes minutes where a proxy run takes one)."""
+    every = [t for times in took.values() for t in times]
+    mean = {kind: sum(t) / len(t) if t else sum(every) / len(every) for kind, t in took.items()}
+    return sum(mean[job.kind] for job in jobs) / max(slots, 1)
 
 
 def _outcome(ray, ref, retries: int) -> dict[str, Any]:
