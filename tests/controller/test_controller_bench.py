@@ -9,7 +9,15 @@ import pytest
 
 from nasfpn.cli import main
 from nasfpn.cli.bench_search import parse_value
-from nasfpn.controller.bench import SeedRun, format_table, run_bench, run_seed, speedup, summarize
+from nasfpn.controller.bench import (
+    SeedRun,
+    format_table,
+    landscape_spread,
+    run_bench,
+    run_seed,
+    speedup,
+    summarize,
+)
 from nasfpn.space import SearchSpace
 
 SMALL = SearchSpace(min_level=3, max_level=5, num_cells=4, num_intermediate=1)
@@ -159,3 +167,39 @@ def test_cli_errors_name_the_bad_value(args: list[str], message: str, capsys) ->
 )  # fmt: skip
 def test_option_values_are_parsed(text: str, value: object) -> None:
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+def test_noise_is_seeded_and_judged_without_it() -> None:
+    quiet = run_seed("evolution", "match", SMALL, 2, samples=300)
+    zero = run_seed("evolution", "match", SMALL, 2, samples=300, noise=0.0)
+    assert (zero.hits, zero.unique, zero.best) == (quiet.hits, quiet.unique, quiet.best)
+    a = run_seed("evolution", "match", SMALL, 2, samples=300, noise=0.2)
+    b = run_seed("evolution", "match", SMALL, 2, samples=300, noise=0.2)
+    assert (a.hits, a.samples, a.unique, a.best) == (b.hits, b.samples, b.unique, b.best)
+    assert a.noise == 0.2 and (a.hits, a.unique) != (quiet.hits, quiet.unique)
+    loud = run_seed("random", "match", SMALL, 0, samples=200, noise=5.0, thresholds=(1.0,))
+    assert loud.best <= 1.0  # the noise-free reward: a noisy one would exceed 1 at this std
+
+
+def test_noise_zero_is_the_noise_free_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench-search", "--algorithm", "evolution", "--landscape", "match", "--samples",
+            "200", "--seeds", "2", "--space", "max_level=5", "--space", "num_cells=4",
+            "--space", "num_intermediate=1", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main([*argv, "--noise", "0"]) == 0
+    same = capsys.readouterr().out
+    strip = [line for line in plain.splitlines() if not line.startswith("total time")]
+    assert strip == [line for line in same.splitlines() if not line.startswith("total time")]
+    assert "noise" not in plain
+    assert main([*argv, "--noise", "0,0.3", "--relative-noise", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    levels = [(r["noise"], r["relative_noise"]) for r in doc["results"]]
+    assert levels == [(0.0, True), (0.3, True)]
+    spread = landscape_spread("match", SMALL, 0)
+    assert doc["results"][1]["runs"][0]["noise"] == pytest.approx(0.3 * spread)
+    assert main([*argv, "--noise", "0,0.3"]) == 0
+    table = capsys.readouterr().out
+    assert "| landscape | noise | algorithm |" in table and "| match | 0.3 | evolution |" in table
+    assert main([*argv, "--noise", "loud"]) == 2
+    assert "--noise 'loud': expected comma-separated numbers" in capsys.readouterr().err

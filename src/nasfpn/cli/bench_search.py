@@ -37,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             options=options,
             progress=progress,
+            noise=noise,
+            relative_noise=args.relative_noise,
         )
+        for noise in _floats(args.noise, "--noise", "0,0.05")
         for landscape in landscapes
         for algorithm in algorithms
     ]
@@ -53,10 +56,13 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return 0
+    noise = ""
+    if any(r.noise for r in results):
+        noise = f"; noise {args.noise}{' x spread' if args.relative_noise else ''}"
     print(
         f"space: {len(space.decisions)} decisions (P{space.min_level}-P{space.max_level}, "
         f"{space.num_cells} cells, {space.num_intermediate} intermediate); budget "
-        f"{args.samples:,} samples; seeds {args.seeds}; workers {args.workers}"
+        f"{args.samples:,} samples; seeds {args.seeds}; workers {args.workers}{noise}"
     )
     for name in landscapes:
         print(f"  {next(r for r in results if r.landscape == name).landscape_description}")
@@ -81,12 +87,14 @@ def _names(value: str, known: list[str], flag: str) -> list[str]:
     return names
 
 
-def _floats(value: str) -> list[float]:
+def _floats(
+    value: str, flag: str = "--thresholds", example: str = "0.5,0.7,0.8,0.9"
+) -> list[float]:
     try:
         return [float(v) for v in value.split(",")]
     except ValueError:
         raise ValueError(
-            f"--thresholds {value!r}: expected comma-separated rewards, e.g. 0.5,0.7,0.8,0.9"
+            f"{flag} {value!r}: expected comma-separated numbers, e.g. {example}"
         ) from None
 
 
@@ -162,6 +170,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help=f"a search-space field ({', '.join(SPACE_FIELDS)}); default: the paper's space",
+    )
+    p.add_argument(
+        "--noise",
+        default="0",
+        metavar="STD[,STD...]",
+        help="Gaussian noise (std) added to every reward the algorithm sees, seeded; thresholds "
+        "are judged without it; a list runs each level (default 0: none)",
+    )
+    p.add_argument(
+        "--relative-noise",
+        action="store_true",
+        help="--noise is a fraction of the spread (std) of the landscape's rewards over random "
+        "architectures, as a proxy's seed std is against its genotype spread",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")

@@ -7,6 +7,11 @@ once and a random one of them (seeded) finishes next, as on a cluster; ``workers
 sequential loop. A sample is one feedback, duplicates included (a search would replay a
 duplicate's reward without training, so ``unique`` is reported too).
 
+With ``noise`` the algorithm sees each reward plus seeded Gaussian noise of that standard
+deviation (absolute, or with ``relative_noise`` a fraction of the spread of the landscape's
+rewards over random architectures), as a real proxy's rewards carry seed noise; the thresholds
+are judged on the noise-free reward. Noise 0 is the noise-free benchmark, draw for draw.
+
 The samples needed to reach a threshold are summarised over seeds. A seed that does not reach
 it within the budget is *censored*: it counts as ``samples`` in the mean, which is then a lower
 bound (shown as ``>= mean``), and as ``> samples`` when no seed reached it.
@@ -39,8 +44,9 @@ class SeedRun:
     hits: dict[float, int | None]
     samples: int
     unique: int
-    best: float
+    best: float  # the best noise-free reward sampled
     seconds: float
+    noise: float = 0.0  # the standard deviation of the noise added to what the algorithm saw
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class BenchResult:
     runs: tuple[SeedRun, ...]
     stats: tuple[ThresholdStats, ...]
     seconds: float
+    noise: float = 0.0  # as given: absolute, or a fraction of the spread (relative_noise)
+    relative_noise: bool = False
 
     def stat(self, threshold: float) -> ThresholdStats:
         return next(s for s in self.stats if s.threshold == threshold)
@@ -105,12 +113,15 @@ def run_seed(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     workers: int = 1,
     options: dict[str, Any] | None = None,
+    noise: float = 0.0,
 ) -> SeedRun:
-    """Search ``landscape`` with ``algorithm`` until every threshold is reached or the budget."""
+    """Search ``landscape`` with ``algorithm`` until every threshold is reached or the budget;
+    the algorithm sees each reward plus Gaussian noise of std ``noise`` (seeded by ``seed``)."""
     start = time.perf_counter()
     algo = make_algorithm(algorithm, space, seed=seed, **(options or {}))
     reward_of = make_landscape(landscape, space, seed=seed)
     finish_order = random.Random(f"bench-finish-order-{seed}")
+    noise_rng = random.Random(f"bench-noise-{seed}")
     hits: dict[float, int | None] = dict.fromkeys(thresholds)
     running = []
     issued = done = 0
@@ -121,14 +132,23 @@ def run_seed(
             issued += 1
         proposal = running.pop(finish_order.randrange(len(running)))
         reward = reward_of(proposal.actions)
-        algo.feedback(proposal, reward)
+        algo.feedback(proposal, reward + noise_rng.gauss(0.0, noise) if noise else reward)
         done += 1
         best = max(best, reward)
         for t, n in hits.items():
             if n is None and reward >= t:
                 hits[t] = done
     unique = int(algo.diagnostics()["unique"])
-    return SeedRun(seed, hits, done, unique, best, time.perf_counter() - start)
+    return SeedRun(seed, hits, done, unique, best, time.perf_counter() - start, noise)
+
+
+def landscape_spread(landscape: str, space: SearchSpace, seed: int, samples: int = 2000) -> float:
+    """The standard deviation of the landscape's rewards over ``samples`` random architectures
+    (seeded): the yardstick for relative noise, as a proxy's seed std is against the spread of
+    its rewards across genotypes."""
+    reward_of = make_landscape(landscape, space, seed=seed)
+    rng = random.Random(f"bench-spread-{seed}")
+    return statistics.pstdev(reward_of(space.sample(rng)) for _ in range(samples))
 
 
 def run_bench(
@@ -142,9 +162,17 @@ def run_bench(
     workers: int = 1,
     options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    noise: float = 0.0,
+    relative_noise: bool = False,
 ) -> BenchResult:
-    """Run seeds ``0 .. seeds-1`` (or the given ones) and summarise them per threshold."""
+    """Run seeds ``0 .. seeds-1`` (or the given ones) and summarise them per threshold.
+
+    ``noise``: the std of the Gaussian noise on the rewards the algorithm sees; with
+    ``relative_noise`` a fraction of each seed's landscape spread (:func:`landscape_spread`).
+    """
     _check_positive_int("samples", samples)
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
+        raise ValueError(f"noise={noise!r}: expected a standard deviation >= 0, e.g. 0.05")
     _check_positive_int("workers", workers)
     if isinstance(seeds, int):
         _check_positive_int("seeds", seeds)
@@ -162,7 +190,9 @@ def run_bench(
     start = time.perf_counter()
     runs = []
     for seed in seeds:
-        run = run_seed(algorithm, landscape, space, seed, samples, thresholds, workers, options)
+        std = noise * landscape_spread(landscape, space, seed) if relative_noise else noise
+        run = run_seed(algorithm, landscape, space, seed, samples, thresholds, workers, options,
+                       std)  # fmt: skip
         runs.append(run)
         if progress is not None:
             reached = ", ".join(f"{t:g}@{n}" for t, n in run.hits.items() if n is not None)
@@ -181,6 +211,8 @@ def run_bench(
         runs=tuple(runs),
         stats=tuple(summarize(runs, t, samples) for t in thresholds),
         seconds=time.perf_counter() - start,
+        noise=float(noise),
+        relative_noise=relative_noise,
     )
 
 
@@ -213,23 +245,32 @@ def speedup(result: BenchResult, reference: BenchResult, threshold: float) -> st
 
 
 def format_table(results: Sequence[BenchResult], reference: str = "random") -> str:
-    """A Markdown table of every result: one row per algorithm, landscape and threshold."""
+    """A Markdown table of every result: one row per algorithm, landscape and threshold (and
+    noise level, with a column of its own when some result has noise)."""
+    noisy = any(r.noise for r in results)
     lines = [
-        "| landscape | algorithm | threshold | reached | samples (mean ± std) | median "
-        f"| vs {reference} | unique at stop |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| landscape |{' noise |' if noisy else ''} algorithm | threshold | reached "
+        f"| samples (mean ± std) | median | vs {reference} | unique at stop |",
+        f"|---|{'---:|' if noisy else ''}---|---:|---:|---:|---:|---:|---:|",
     ]
-    refs = {r.landscape: r for r in results if r.algorithm == reference}
+    refs = {(r.landscape, r.noise): r for r in results if r.algorithm == reference}
     for r in results:
         unique = statistics.fmean(run.unique for run in r.runs)
+        level = f" {_noise_text(r)} |" if noisy else ""
         for s in r.stats:
-            ref = refs.get(r.landscape)
+            ref = refs.get((r.landscape, r.noise))
             ratio = "" if ref is None or ref is r else speedup(r, ref, s.threshold)
             lines.append(
-                f"| {r.landscape} | {r.algorithm} | {s.threshold:g} | {s.reached}/{s.seeds} "
+                f"| {r.landscape} |{level} {r.algorithm} | {s.threshold:g} | {s.reached}/{s.seeds} "
                 f"| {s.mean_text()} | {s.median_text()} | {ratio} | {unique:,.0f} |"
             )
     return "\n".join(lines)
+
+
+def _noise_text(result: BenchResult) -> str:
+    if not result.noise:
+        return "0"
+    return f"{result.noise:g} x spread" if result.relative_noise else f"{result.noise:g}"
 
 
 def _check_positive_int(name: str, value: object) -> None:
