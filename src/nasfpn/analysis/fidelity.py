@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from nasfpn.analysis.ledger import read_jsonl
@@ -195,6 +196,7 @@ def plot_fidelity(path_or_summary: PathArg | dict[str, Any], fig: Figure | None 
                    color="#55a868")  # fmt: skip
     right.axhline(0.65, linestyle="--", color="0.6", linewidth=1, label="tau 0.65 (gate)")
     right.set_ylim(-1.05, 1.05)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("proxy epoch")
     right.set_ylabel("Kendall tau")
     right.set_title("tau by proxy epoch", fontsize=9)
