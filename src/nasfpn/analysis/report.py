@@ -138,8 +138,10 @@ def _fidelity(folder: Path) -> str:
                 f"{summary['kendall_p']:.2g}, 95% bootstrap interval {low:.2f} to {high:.2f}), "
                 f"Spearman rho {summary['spearman']:.3f}, over {summary['n']} architectures "
                 f"(the goal is tau >= 0.65; docs/fidelity.md).</p>")  # fmt: skip
-    table = pd.DataFrame(summary["rows"]).rename(columns={"proxy_ap": "proxy AP",
-        "proxy_std": "std", "proxy_runs": "seeds", "retrain_ap": "retrain AP"})  # fmt: skip
+    names = {"proxy_ap": "proxy AP", "proxy_std": "std", "proxy_runs": "seeds",
+             "retrain_ap": "retrain AP", "proxy_rank": "proxy rank",
+             "retrain_rank": "retrain rank"}  # fmt: skip
+    table = pd.DataFrame(summary["rows"]).rename(columns=names)
     fig = plot_fidelity(summary)
     return head + _table(table, text=("name", "key")) + _png(fig, "proxy against retraining")
 
