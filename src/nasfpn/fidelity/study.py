@@ -175,11 +175,7 @@ def prepare_out(out: Path, cfg: FidelityConfig | None, resume: bool) -> Fidelity
 def _resolved(cfg: FidelityConfig, out: Path) -> tuple[ProxyConfig, RetrainConfig]:
     """Both configurations with absolute data paths, the data made here once (workers may run
     on other nodes: put the data and the output folder on storage every node sees)."""
-    proxy = cfg.proxy_config()
-    files = proxy_data.prepare(proxy)
-    proxy = replace(proxy, train_annotations=str(files.train_annotations.resolve()),
-                    reward_annotations=str(files.reward_annotations.resolve()),
-                    images=str(files.images.resolve()))  # fmt: skip
+    proxy = proxy_data.with_split_files(cfg.proxy_config())
     retrain = cfg.retrain_config()
     found = retrain_data.resolve_files(retrain.data)
     data = replace(retrain.data, train_annotations=str(found.train_annotations.resolve()),

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nasfpn.data import (
@@ -97,3 +97,15 @@ def prepare(cfg: ProxyConfig) -> ProxyData:
                 f.unlink()
             tmp.rmdir()
     return ProxyData(train_path, reward_path, images)
+
+
+def with_split_files(cfg: ProxyConfig) -> ProxyConfig:
+    """``cfg`` with the absolute paths of its prepared split (made here, once): what a driver
+    hands to workers, which may run elsewhere (put the data on storage every node sees)."""
+    files = prepare(cfg)
+    return replace(
+        cfg,
+        train_annotations=str(files.train_annotations.resolve()),
+        reward_annotations=str(files.reward_annotations.resolve()),
+        images=str(files.images.resolve()),
+    )

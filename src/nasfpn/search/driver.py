@@ -176,13 +176,7 @@ def run_search(
     proxy = cfg.proxy_config()
     # Make the dataset and the proxy split here, once, before any worker needs them; workers
     # get absolute paths (on a cluster, put the data on storage every node sees).
-    files = proxy_data.prepare(proxy)
-    proxy = replace(
-        proxy,
-        train_annotations=str(files.train_annotations.resolve()),
-        reward_annotations=str(files.reward_annotations.resolve()),
-        images=str(files.images.resolve()),
-    )
+    proxy = proxy_data.with_split_files(proxy)
     config_io.save(proxy, out / PROXY_FILE)
     proxy_hash = config_io.config_hash(proxy)
 
