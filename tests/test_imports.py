@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
         "space",
         "proxy_train",
         "ray_setup",
+        "console",
     },
     "search": {
         "controller",
@@ -40,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "analysis",
         "ray_setup",
         "rewards",
+        "console",
     },
     "fidelity": {
         "proxy_train",
@@ -55,10 +57,12 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {"space", "config", "rewards"},
     "rewards": set(),
     "ray_setup": set(),
+    "console": set(),
 }
 # third-party packages a part must not reach, directly or through the parts it imports
 FORBIDDEN: dict[str, set[str]] = {
     "space": {"torch", "ray"}, "analysis": {"torch", "ray"}, "rewards": {"torch", "ray"},
+    "console": {"torch", "ray"},
 }  # fmt: skip
 # cli and __main__ sit on top. retrain: only retrain/ray_train.py (Ray Train's TorchTrainer for
 # multi-node retraining, the stated exception in docs/architecture.md), imported lazily by

@@ -26,7 +26,7 @@ def test_nasfpn_recipe_is_mmdetections() -> None:
     assert (m.backbone, m.frozen_stages, m.norm) == ("resnet50", 1, "trainable")
     assert m.pretrained.endswith("resnet50-0676ba61.pth")
     assert (m.repeats, m.width, m.variant, m.num_classes, m.head_convs) == (
-        7, 256, "mmdet", 80, 4)  # fmt: skip
+        7, 256, "mmdet", None, 4)  # fmt: skip
     a = m.anchors
     assert (a.strides, a.octave_base_scale, a.scales_per_octave, a.ratios) == (
         (8, 16, 32, 64, 128), 4.0, 3, (0.5, 1.0, 2.0))  # fmt: skip
@@ -114,6 +114,7 @@ def test_dry_run_prints_the_resolved_recipe_and_model(capsys, monkeypatch) -> No
     assert summary["params"]["total"] == 59_979_828 and summary["flops"] > 0
     assert summary["pretrained_file_exists"] is False  # the dry run needs no weights
     assert len(doc["genotype"]["cells"]) == 7
+    assert doc["num_classes_from_data"].startswith("80 (COCO's) for this summary")
 
 
 def test_dry_run_fpn_as_text(capsys) -> None:

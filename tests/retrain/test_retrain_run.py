@@ -14,6 +14,7 @@ from nasfpn.retrain import (
     build_model,
     latest_checkpoint,
     load_checkpoint,
+    load_retrain_config,
     retrain,
 )
 from nasfpn.space import NASFPN
@@ -50,6 +51,44 @@ def test_tiny_retrain_writes_its_folder_and_a_finite_ap(tiny_synth, tmp_path, ca
     # a second run into the same folder must say --resume
     assert main(["retrain", "nasfpn", "--out", str(out), *tiny_args(tiny_synth)]) == 2
     assert "pass --resume" in capsys.readouterr().err
+
+
+def three_class_copy(synth, root):
+    """The tiny set with its categories folded onto the first three (images linked)."""
+    (root / "annotations").mkdir(parents=True)
+    for split in ("train", "val"):
+        (root / split).symlink_to(synth / split)
+        data = json.loads((synth / "annotations" / f"instances_{split}.json").read_text())
+        ids = [c["id"] for c in data["categories"]]
+        data["categories"] = data["categories"][:3]
+        for a in data["annotations"]:
+            a["category_id"] = ids[ids.index(a["category_id"]) % 3]
+        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(data))
+    return root
+
+
+def test_num_classes_comes_from_the_data(tiny_synth, tmp_path) -> None:
+    three = three_class_copy(tiny_synth, tmp_path / "three")
+    result = retrain(NASFPN, tiny(three), tmp_path / "run", log=lambda *a: None)
+    assert result["status"] == "ok"
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "epoch_0001.pt")
+    assert ckpt["config"]["model"]["num_classes"] == 3 and len(ckpt["categories"]) == 3
+    assert load_retrain_config(tmp_path / "run" / "config.yaml").model.num_classes == 3
+    # an explicit count that agrees is taken; one that disagrees is refused, naming both
+    again = retrain(NASFPN, tiny(three, "model.num_classes=3"), tmp_path / "again",
+                    log=lambda *a: None)  # fmt: skip
+    assert again["status"] == "ok"
+    with pytest.raises(ValueError, match=r"model.num_classes=8 but .* has 3 categories; set "
+                       r"model.num_classes=3, or null"):  # fmt: skip
+        retrain(NASFPN, tiny(three, "model.num_classes=8"), tmp_path / "x", log=lambda *a: None)
+
+
+def test_dry_run_reads_the_class_count_of_the_data(tiny_synth, tmp_path, capsys) -> None:
+    three = three_class_copy(tiny_synth, tmp_path / "three")
+    assert main(["retrain", "fpn", "--data", str(three), "--dry-run", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["model"]["num_classes"] is None
+    assert doc["num_classes_from_data"].startswith("3, the categories of ")
 
 
 class Crash(Hook):
@@ -118,7 +157,8 @@ def test_anytime_reports_ap_per_exit(tiny_synth, tmp_path) -> None:
 
 
 def test_anytime_model_losses_and_plain_forward() -> None:
-    cfg = tiny("unused", "model.repeats=3", "anytime.enabled=true", "anytime.exits=[1]")
+    cfg = tiny("unused", "model.num_classes=8", "model.repeats=3", "anytime.enabled=true",
+               "anytime.exits=[1]")  # fmt: skip
     torch.manual_seed(0)
     model = build_model(NASFPN, cfg).eval()
     assert isinstance(model, AnytimeRetinaNet) and model.exit_names == ["r1", "r3"]
@@ -133,9 +173,10 @@ def test_anytime_model_losses_and_plain_forward() -> None:
     with pytest.raises(ValueError, match="not the FPN baseline"):
         build_model(None, cfg)
     with pytest.raises(ValueError, match=r"must be repeats in 1\.\.2"):
-        AnytimeRetinaNet(build_model(NASFPN, tiny("unused", "model.repeats=3")), (3,))
+        three_repeats = tiny("unused", "model.num_classes=8", "model.repeats=3")
+        AnytimeRetinaNet(build_model(NASFPN, three_repeats), (3,))
     with pytest.raises(ValueError, match="not the FPN baseline"):
-        AnytimeRetinaNet(build_model(None, tiny("unused")), (1,))
+        AnytimeRetinaNet(build_model(None, tiny("unused", "model.num_classes=8")), (1,))
 
 
 def test_missing_or_mismatched_pretrained_weights(tiny_synth, tmp_path, capsys) -> None:

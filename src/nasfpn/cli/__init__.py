@@ -23,6 +23,7 @@ from nasfpn.cli import (
     search,
     show,
 )
+from nasfpn.cli.output import json_stdout
 
 # each module adds its subcommand; one line per module, in the order `nasfpn --help` lists them
 SUBCOMMANDS = [
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "json", False):
+        with json_stdout():  # stdout holds the one JSON document; the rest goes to stderr
+            return _run(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from nasfpn.cli.output import emit_json
 
 ALL = "all"
 SPACE_FIELDS = ("min_level", "max_level", "num_cells", "num_intermediate")
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             "random_search_expected_samples_on_match": {str(t): n for t, n in random_cost.items()},
             "seconds": seconds,
         }
-        print(json.dumps(doc, indent=2))
+        emit_json(doc, indent=2)
         return 0
     noise = ""
     if any(r.noise for r in results):

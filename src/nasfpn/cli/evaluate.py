@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from nasfpn.cli.output import emit_json
 
 
 def run(args: argparse.Namespace) -> int:
@@ -11,7 +12,7 @@ def run(args: argparse.Namespace) -> int:
 
     metrics = evaluate_coco(args.annotations, args.predictions, verbose=args.verbose)
     if args.json:
-        print(json.dumps(metrics))
+        emit_json(metrics)
         return 0
     for name, value in metrics.items():
         # repr: every digit COCOeval computed

@@ -9,6 +9,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+from nasfpn.cli.output import emit_json
+
 
 def run(args: argparse.Namespace) -> int:
     from nasfpn.fidelity import load_fidelity_config, run_fidelity
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else default
         summary = run_fidelity(cfg, out, log=log)
     if args.json:
-        print(json.dumps(summary))
+        emit_json(summary)
     else:
         _print_summary(summary, out)
     return 0 if summary["complete"] == summary["genotypes"] else 1

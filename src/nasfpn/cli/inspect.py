@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from nasfpn.cli.output import emit_json
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         summary["key"] = genotype.key()
         summary["genotype"] = genotype.to_dict()
     if args.json:
-        print(json.dumps(summary, indent=2))
+        emit_json(summary, indent=2)
         return 0
     if genotype is not None:
         print(format_cells(genotype))

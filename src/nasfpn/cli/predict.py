@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from nasfpn.cli.output import emit_json
 
 
 def run(args: argparse.Namespace) -> int:
@@ -12,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     summary = predict(args.checkpoint, args.images, args.out,
                       score_threshold=args.score_threshold, device=args.device)  # fmt: skip
     if args.json:
-        print(json.dumps(summary))
+        emit_json(summary)
     else:
         for entry in summary["images"]:
             print(f"{entry['file_name']}: {entry['detections']} detections -> {entry['drawn']}")

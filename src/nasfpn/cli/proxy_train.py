@@ -4,10 +4,11 @@ its noise: each run's AP and their mean, std and std/mean)."""
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from dataclasses import replace
 from typing import Any
+
+from nasfpn.cli.output import emit_json
 
 
 def seed_spread(aps: list[float]) -> dict[str, float | None]:
@@ -39,13 +40,13 @@ def run(args: argparse.Namespace) -> int:
     seeds = [cfg.seed + i for i in range(args.seeds or 1)]
     results = []
     for seed in seeds:
-        if not args.json and args.seeds is not None:
+        # progress lines go to stdout, or to stderr with --json (nasfpn.cli.output)
+        if args.seeds is not None:
             print(f"seed {seed} ({len(results) + 1} of {len(seeds)})", flush=True)
 
         def progress(entry: dict) -> None:
-            if not args.json:
-                print(f"epoch {entry['epoch']:>3}  AP {entry['AP']:.4f}  AP50 {entry['AP50']:.4f}"
-                      f"  ({entry['train_seconds']:.0f} s)", flush=True)  # fmt: skip
+            print(f"epoch {entry['epoch']:>3}  AP {entry['AP']:.4f}  AP50 {entry['AP50']:.4f}"
+                  f"  ({entry['train_seconds']:.0f} s)", flush=True)  # fmt: skip
 
         result = proxy_run(genotype, replace(cfg, seed=seed), report=progress)
         results.append(result)
@@ -54,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
     head: dict[str, Any] = {"arch": str(args.arch), "key": genotype.key()}
     if args.seeds is None:  # one trial: its result as it is
         if args.json:
-            print(json.dumps({**head, **results[0].to_dict()}))
+            emit_json({**head, **results[0].to_dict()})
         return 0 if results[0].status == "ok" else 1
 
     ok = [r for r in results if r.status == "ok"]
     spread = seed_spread([r.AP for r in ok]) if ok else {"mean": None, "std": None, "cv": None}
     if args.json:
-        print(json.dumps({**head, "seeds": seeds, **spread, "ok": len(ok),
-                          "runs": [r.to_dict() for r in results]}))  # fmt: skip
+        emit_json({**head, "seeds": seeds, **spread, "ok": len(ok),
+                   "runs": [r.to_dict() for r in results]})  # fmt: skip
     else:
         print()
         print("seed  status    AP      AP50    iterations  train s")

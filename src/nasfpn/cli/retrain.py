@@ -8,10 +8,11 @@ The same command runs in a single process, under ``torchrun`` (one process per G
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
+
+from nasfpn.cli.output import emit_json
 
 
 def _default_out(arch: str) -> Path:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         resolved_config,
         retrain,
     )
-    from nasfpn.retrain.run import CONFIG_FILE
+    from nasfpn.retrain.run import CONFIG_FILE, data_num_classes
 
     out = Path(args.out) if args.out else _default_out(args.arch)
     overrides = list(args.set or [])
@@ -51,15 +52,26 @@ def run(args: argparse.Namespace) -> int:
         world = args.ray_workers or int(os.environ.get("WORLD_SIZE", "1"))
         # the summary needs no weights: build from scratch, and say whether the file is there
         bare = replace(cfg, model=replace(cfg.model, pretrained=None))
+        note = None
+        if cfg.model.num_classes is None:
+            categories, source = data_num_classes(cfg)
+            if categories is None:  # the recipe's data is not on this machine
+                categories = 80
+                note = f"80 (COCO's) for this summary: the data is not readable here ({source})"
+            else:
+                note = f"{categories}, the categories of {source}"
+            bare = replace(bare, model=replace(bare.model, num_classes=categories))
         summary = model_summary(build_model(genotype, bare), cfg, genotype)
         if cfg.model.pretrained is not None:
             summary["pretrained_file_exists"] = Path(cfg.model.pretrained).is_file()
         doc = {"arch": str(args.arch), "out": str(out), **resolved_config(cfg, world),
                "model_summary": summary}  # fmt: skip
+        if note is not None:
+            doc["num_classes_from_data"] = note
         if genotype is not None:
             doc["genotype"] = genotype.to_dict()
         if args.json:
-            print(json.dumps(doc, indent=2))
+            emit_json(doc, indent=2)
         else:
             import yaml
 
@@ -76,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--address joins a Ray cluster: give it with --ray-workers N")
         summary = retrain(genotype, cfg, out, resume=args.resume)
     if args.json and int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps(summary))
+        emit_json(summary)
     return 0 if summary["status"] == "ok" else 1
 
 

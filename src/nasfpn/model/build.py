@@ -27,7 +27,7 @@ class ModelConfig:
     repeats: int = 7
     width: int = 256
     variant: str = "mmdet"
-    num_classes: int = 80
+    num_classes: int | None = 80  # None: a trainer fills in its data's category count
     head_convs: int = 4
     anchors: AnchorSpec = field(default_factory=AnchorSpec)
     loss: LossSettings = field(default_factory=LossSettings)
@@ -56,6 +56,11 @@ def resolve_arch(arch: str | Path | Genotype) -> Genotype | None:
 def build_retinanet(arch: str | Path | Genotype, cfg: ModelConfig | None = None) -> RetinaNet:
     """RetinaNet with a NAS-FPN neck for ``arch`` (or mmdetection's crop640 FPN for ``fpn``)."""
     cfg = cfg or ModelConfig()
+    if cfg.num_classes is None:
+        raise ValueError(
+            "num_classes=None: build the model with the dataset's number of categories "
+            "(nasfpn retrain fills it in from the training annotations), e.g. num_classes=80"
+        )
     genotype = resolve_arch(arch)
     levels = genotype.levels if genotype is not None else (3, 4, 5, 6, 7)
     backbone = ResNet(

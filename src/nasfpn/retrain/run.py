@@ -35,7 +35,8 @@ import torch.distributed as dist
 from torch import nn
 
 from nasfpn import config as config_io
-from nasfpn.data import MEAN, STD
+from nasfpn.console import EpochProgress, live_allowed
+from nasfpn.data import MEAN, STD, load_annotations
 from nasfpn.evaluation import detections_to_coco, evaluate_coco, load_ground_truth
 from nasfpn.model import build_retinanet, count_flops, parameter_breakdown, resolve_arch
 from nasfpn.retrain import data as retrain_data
@@ -137,6 +138,31 @@ def setup_distributed(device: str = "auto") -> DistInfo:
 
 # ---------------------------------------------------------------------------------------------
 # model and configuration
+
+
+def with_num_classes(cfg: RetrainConfig, categories: int, source: str | Path) -> RetrainConfig:
+    """``cfg`` with ``model.num_classes`` from the data (``categories`` of the annotation file
+    ``source``) when it is null; an explicit value that disagrees is refused."""
+    given = cfg.model.num_classes
+    if given is None:
+        return replace(cfg, model=replace(cfg.model, num_classes=categories))
+    if given != categories:
+        raise ValueError(
+            f"model.num_classes={given} but {str(source)!r} has {categories} categories; set "
+            f"model.num_classes={categories}, or null to take it from the data"
+        )
+    return cfg
+
+
+def data_num_classes(cfg: RetrainConfig) -> tuple[int | None, str]:
+    """The number of categories of the training annotations, and where it comes from; (None,
+    why) when they cannot be read (the dry run of a recipe whose data is elsewhere)."""
+    try:
+        files = retrain_data.resolve_files(cfg.data)
+    except FileNotFoundError as err:
+        return None, str(err)
+    categories = load_annotations(files.train_annotations)["categories"]
+    return len(categories), str(files.train_annotations)
 
 
 def build_model(genotype: Genotype | None, cfg: RetrainConfig) -> nn.Module:
@@ -311,27 +337,27 @@ def evaluate(model: nn.Module, loader, gt, label_map, info: DistInfo) -> dict[st
 
 
 class RetrainHook(Hook):
-    """After each step: loss lines and TensorBoard points (rank 0). After each epoch: the
-    checkpoint (rank 0, before anything else can fail), the evaluation when due (all
-    processes), and ``metrics.json``."""
+    """After each step: the progress display and, every ``log_every`` iterations, TensorBoard
+    points (rank 0). After each epoch: the checkpoint (rank 0, before anything else can fail),
+    the evaluation when due (all processes), and ``metrics.json``."""
 
     def __init__(self, run: _Run) -> None:
         self.run = run
-        self.step_start = time.perf_counter()
 
     def after_step(self, state: LoopState, losses: dict[str, float]) -> None:
         run = self.run
-        if not run.info.main or state.iteration % run.cfg.log_every:
+        if not run.info.main:
             return
         lr = run.trainer.optimizer.param_groups[0]["lr"]
+        loss = sum(losses.values())
+        if run.progress is not None:
+            run.progress.step(state.epoch, state.iteration, loss, lr)
+        if state.iteration % run.cfg.log_every:
+            return
         for name, value in losses.items():
             run.writer.add_scalar(f"train/{name}", value, state.iteration)
-        run.writer.add_scalar("train/loss", sum(losses.values()), state.iteration)
+        run.writer.add_scalar("train/loss", loss, state.iteration)
         run.writer.add_scalar("train/lr", lr, state.iteration)
-        per_iter = (time.perf_counter() - self.step_start) / run.cfg.log_every
-        self.step_start = time.perf_counter()
-        run.log(f"epoch {state.epoch + 1} iter {state.iteration}  loss "
-                f"{sum(losses.values()):.4f}  lr {lr:.5f}  {per_iter:.3f} s/iter")  # fmt: skip
 
     def after_epoch(self, state: LoopState) -> bool | None:
         run = self.run
@@ -354,6 +380,7 @@ class _Run:
         self.model: nn.Module | None = None  # the unwrapped model
         self.categories: list[dict[str, Any]] = []  # of the training set, into checkpoints
         self.val_loader = self.gt = self.label_map = None  # set once the data are loaded
+        self.progress: EpochProgress | None = None  # rank 0's bar or progress lines
 
     def eval_due(self, epoch: int) -> bool:
         every = self.cfg.eval_every
@@ -473,12 +500,8 @@ def _retrain(genotype, cfg, out, info: DistInfo, resume, hooks, log) -> dict[str
     files = retrain_data.resolve_files(cfg.data)
     train_set = retrain_data.train_dataset(files, cfg.data)
     val_set = retrain_data.val_dataset(files, cfg.data)
-    if len(train_set.label_map) != cfg.model.num_classes:
-        raise ValueError(
-            f"model.num_classes={cfg.model.num_classes} but {str(files.train_annotations)!r} "
-            f"has {len(train_set.label_map)} categories; set model.num_classes="
-            f"{len(train_set.label_map)}"
-        )
+    cfg = with_num_classes(cfg, len(train_set.label_map), files.train_annotations)
+    run.cfg = cfg
     pin = info.device.type == "cuda"
     loader = retrain_data.train_loader(
         train_set, cfg.batch_per_gpu, seed=cfg.seed, rank=info.rank,
@@ -546,6 +569,12 @@ def _retrain(genotype, cfg, out, info: DistInfo, resume, hooks, log) -> dict[str
         f"{scaling['total_batch']}), lr {optim.lr:g}"
         f"{' (linearly scaled)' if scaling['enabled'] else ''}, {cfg.epochs} epochs x {iters} "
         f"iterations, device {info.device}")  # fmt: skip
+    if info.main:
+        # a live bar only for the console's own print (a caller's log gets plain lines)
+        run.progress = EpochProgress(cfg.epochs, iters, cfg.batch_per_gpu * info.world_size,
+                                     every=cfg.log_every, log=log,
+                                     live=live_allowed() if log is print else False)  # fmt: skip
+        run.log = run.progress.log
 
     state = trainer.state
     if (
@@ -580,6 +609,9 @@ def _retrain(genotype, cfg, out, info: DistInfo, resume, hooks, log) -> dict[str
     except BaseException as err:
         run.write_metrics(trainer.state, status="failed", reason=f"{type(err).__name__}: {err}")
         raise
+    finally:
+        if run.progress is not None:
+            run.progress.close()
     info.sync_buffers(model)
     digests = info.gather(weights_digest(model))
     summary_extra = {
