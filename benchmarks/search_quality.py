@@ -33,6 +33,7 @@ from nasfpn.analysis import load_ledger, top_k
 from nasfpn.space import NASFPN, Genotype
 
 NASFPN_CMD = [sys.executable, "-m", "nasfpn"]
+RETRAIN_SECONDS: dict[str, float] = {}  # retraining name -> its training + evaluation seconds
 
 
 def _run(cmd: list[str], log: Path) -> None:
@@ -60,7 +61,8 @@ def search(out: Path, algorithm: str, trials: int, seed: int, extra: list[str]) 
 
 
 def retrain(out: Path, name: str, arch: str, extra: list[str]) -> float:
-    """The retrain AP on val of ``arch`` (a genotype file, a built-in name or fpn)."""
+    """The retrain AP on val of ``arch`` (a genotype file, a built-in name or fpn); its
+    training and evaluation seconds are added to ``RETRAIN_SECONDS``."""
     folder = out / "retrain" / name
     metrics = folder / "metrics.json"
     if not (metrics.is_file() and json.loads(metrics.read_text()).get("status") == "ok"):
@@ -68,7 +70,20 @@ def retrain(out: Path, name: str, arch: str, extra: list[str]) -> float:
         for item in extra:
             cmd += ["--set", item]
         _run(cmd, out / "commands.log")
-    return float(json.loads(metrics.read_text())["final"]["AP"])
+    done = json.loads(metrics.read_text())
+    RETRAIN_SECONDS[name] = float(done["train_seconds"]) + float(done["eval_seconds"])
+    return float(done["final"]["AP"])
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """The length of the union of ``(start, end)`` intervals: the time something was running,
+    without the gaps between sessions of a run that spans several."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def summary_of(folder: Path) -> dict:
@@ -80,7 +95,9 @@ def summary_of(folder: Path) -> dict:
     first = learnt[learnt["record"] <= searched["record"].iloc[quarter - 1]]["reward"]
     last = learnt[learnt["record"] > searched["record"].iloc[-quarter - 1]]["reward"]
     best = top_k(df, 5)
+    trained = df[df["status"] != "duplicate"]
     return {
+        "search_seconds": busy_seconds(list(zip(trained["start_time"], trained["end_time"]))),
         "trials": len(searched),
         "unique": int(searched["key"].nunique()),
         "first_quarter_mean": float(first.mean()),
@@ -159,9 +176,12 @@ def main(argv: list[str] | None = None) -> dict:
     fig.savefig(args.out / "search_quality.png", dpi=100)
     for res in results.values():
         del res["top"]
+    compute = sum(r["search_seconds"] for r in results.values()) + sum(RETRAIN_SECONDS.values())
     out = {"trials": args.trials, "seed": args.seed, "baselines": baselines,
-           "results": results, "wall_seconds": time.time() - start}  # fmt: skip
-    print(f"figure: {args.out / 'search_quality.png'}; {out['wall_seconds'] / 60:.1f} min")
+           "results": results, "retrain_seconds": RETRAIN_SECONDS,
+           "compute_seconds": compute, "this_run_seconds": time.time() - start}  # fmt: skip
+    print(f"figure: {args.out / 'search_quality.png'}; searches and retrainings ran "
+          f"{compute / 3600:.2f} h in all (this invocation {out['this_run_seconds'] / 60:.1f} min)")
     if args.json is not None:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
     return out

@@ -9,7 +9,7 @@ from nasfpn.search import load_search_config
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--resume", "{tmp}", "--seed", "3"], "only --trials and --address may be given"),
+        (["--resume", "{tmp}", "--seed", "3"], "--address and --verbose may be given"),
         (["--resume", "{tmp}"], "holds no search_config.yaml"),
         (["--set", "trials=0"], "trials=0 must be at least 1"),
         (["--set", "duplicates=forget"], "duplicates='forget' is unknown"),

@@ -19,14 +19,14 @@ def run(args: argparse.Namespace) -> int:
         if args.config or args.set or args.algorithm or args.seed is not None or args.out:
             raise ValueError(
                 "--resume continues a search with its saved configuration and folder; only "
-                "--trials and --address may be given with it"
+                "--trials, --address and --verbose may be given with it"
             )
         summary = run_search(None, args.resume, resume=True, trials=args.trials,
-                             address=args.address)  # fmt: skip
+                             address=args.address, verbose=args.verbose)  # fmt: skip
     else:
         cfg = load_search_config(args.config, overrides)
         out = Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
-        summary = run_search(cfg, out)
+        summary = run_search(cfg, out, verbose=args.verbose)
     print()
     extra = f" and {summary.reevaluations} re-evaluation runs" if summary.reevaluations else ""
     print(f"search finished: {summary.trials} trials{extra} in {summary.seconds / 60:.1f} min")
@@ -68,6 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")
     p.add_argument("--resume", metavar="DIR", help="continue the search in DIR")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Ray's and Tune's own messages on the console (default: DIR/ray.log)",
+    )
     p.add_argument(
         "--set",
         action="append",

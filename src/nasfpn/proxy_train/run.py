@@ -6,7 +6,8 @@ configuration give a bit-identical reward and iteration count however busy the m
 ``max_train_seconds`` is only a safety net: a trial it stops ends as ``timeout``, not ``ok``.
 A trial ends early as ``diverged`` when the loss stops being finite, and reports the results of
 intermediate evaluations (every ``eval_every`` epochs, not the final one, which ``run``
-returns) through ``report`` so that a scheduler can stop it early. It imports no Ray: the
+returns) through ``report`` so that a scheduler can stop it early, and its position after
+every step (epoch, iteration, loss) through ``progress``, for a display. It imports no Ray: the
 search wraps it.
 """
 
@@ -98,6 +99,19 @@ def evaluate(model, loader, evaluator: CocoEvaluator, device: torch.device) -> d
     return evaluator.evaluate()
 
 
+class _Progress(Hook):
+    """Calls ``progress`` after every step with where the run is; the caller throttles."""
+
+    def __init__(self, progress: Callable[[dict[str, Any]], None], epochs: int, iters: int):
+        self.progress, self.epochs, self.iters = progress, epochs, iters
+
+    def after_step(self, state: LoopState, losses: dict[str, float]) -> bool | None:
+        self.progress({"epoch": state.epoch + 1, "epochs": self.epochs,
+                       "iteration": state.iteration, "iterations": self.epochs * self.iters,
+                       "loss": sum(losses.values())})  # fmt: skip
+        return None
+
+
 class _Evaluator(Hook):
     """Scores the reward split every ``every`` epochs (and never twice for one epoch)."""
 
@@ -123,7 +137,12 @@ class _Evaluator(Hook):
         return None
 
 
-def run(genotype: Genotype, config: ProxyConfig | None = None, report: Report | None = None):
+def run(
+    genotype: Genotype,
+    config: ProxyConfig | None = None,
+    report: Report | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+):
     """Train ``genotype`` on the proxy task and return its :class:`ProxyResult`.
 
     Errors in the configuration or the data are raised (they are the user's to fix); an
@@ -166,6 +185,8 @@ def run(genotype: Genotype, config: ProxyConfig | None = None, report: Report | 
         cfg.eval_every, cfg.epochs, lambda: evaluate(model, reward_loader, scorer, device), report
     )
     hooks: list[Hook] = [evaluator]
+    if progress is not None:
+        hooks.append(_Progress(progress, cfg.epochs, len(train_loader)))
     limit = None
     if cfg.max_train_seconds is not None:
         planned = cfg.epochs * len(train_loader)

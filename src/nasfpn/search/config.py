@@ -70,6 +70,12 @@ class SearchConfig:
 
     top_k: int = 5
 
+    # the console (docs/search.md, "The console"): a running trial tells the driver its epoch
+    # and step at most every `progress_seconds`; off a terminal, a line of where the running
+    # trials are every `console_every` seconds
+    progress_seconds: float = 10.0
+    console_every: float = 60.0
+
     def __post_init__(self) -> None:
         if self.trials < 1:
             raise ValueError(f"trials={self.trials} must be at least 1")
@@ -98,6 +104,11 @@ class SearchConfig:
             )
         if self.max_failures < 0:
             raise ValueError(f"max_failures={self.max_failures} must be 0 or more")
+        for name in ("progress_seconds", "console_every"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"{name}={getattr(self, name)} must be a positive number of seconds"
+                )
         if self.cpus_per_trial < 0 or self.gpus_per_trial < 0:
             raise ValueError("cpus_per_trial and gpus_per_trial must not be negative")
 

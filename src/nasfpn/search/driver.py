@@ -9,29 +9,33 @@ The output folder holds everything a search leaves behind:
     best_genotype.json   the best architecture so far, with provenance; top_k.json
     tensorboard/         reward, best reward and controller health per controller step
     tune/                Ray Tune's own experiment folder (per-trial logs)
+    ray.log              what Ray and Tune print on the driver (their banners, warnings); with
+                         --verbose it goes to the console instead
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nasfpn import config as config_io
 from nasfpn import rewards
+from nasfpn.console import library_output_to
 from nasfpn.controller import make_algorithm
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.search.config import SearchConfig, load_search_config
 from nasfpn.search.export import export_results
 from nasfpn.search.ledger import LEDGER_FILE, Ledger
+from nasfpn.search.progress import RetryNotices, SearchDisplay, SearchProgress, start_board
 from nasfpn.search.searcher import STATE_FILE, NASSearcher
 
 CONFIG_FILE = "search_config.yaml"
 PROXY_FILE = "proxy.yaml"
 HEALTH_FILE = "controller.jsonl"
+RAY_LOG = "ray.log"
 
 
 @dataclass
@@ -41,69 +45,6 @@ class SearchSummary:
     best: dict[str, Any] | None
     seconds: float
     reevaluations: int = 0  # extra-seed runs of the top architectures
-
-
-class Progress:
-    """One line per finished trial: counts, best AP, unique architectures, time left.
-
-    ``total`` counts the re-evaluation trials planned at the end; ``timeouts`` are trials the
-    proxy's safety net stopped (status ``timeout``), ``failed`` the others that gave no reward.
-    """
-
-    def __init__(
-        self, searcher: NASSearcher, total: int, writer: Any, health: Path | None, log=print
-    ) -> None:
-        self.searcher, self.total, self.writer, self.log = searcher, total, writer, log
-        self.health = health
-        self.start = time.time()
-        self.done_at_start = len(searcher.ledger)
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        records = self.searcher.ledger.records
-        n = len(records)
-        failed = sum(r["status"] in ("error", "failed", "diverged") for r in records)
-        timeouts = sum(r["status"] == "timeout" for r in records)
-        dups = sum(r["status"] == "duplicate" for r in records)
-        trained = [r["reward"] for r in records if r["status"] in ("ok", "early_stopped")]
-        best = max(trained, default=0.0)
-        unique = len({r["key"] for r in records})
-        elapsed = time.time() - self.start
-        new = n - self.done_at_start
-        left = (self.total - n) * elapsed / new if new else float("nan")
-        running = len(self.searcher.live) + len(self.searcher.reevaluating)
-        tag = " (re-evaluation)" if record.get("phase") == "reevaluation" else ""
-        self.log(
-            f"[{n:>4}/{self.total}] {record['status']:<13} AP {record['reward']:.4f}{tag} | "
-            f"running {running}, failed {failed}, timeouts {timeouts}, duplicates {dups} | "
-            f"best AP {best:.4f} | unique {unique} | {_clock(elapsed)} elapsed, "
-            f"~{_clock(left)} left",
-            flush=True,
-        )
-        health = {
-            name: float(value)
-            for name, value in self.searcher.algorithm.diagnostics().items()
-            if isinstance(value, int | float) and math.isfinite(value)
-        }
-        if self.health is not None:
-            # read by nasfpn.analysis (no torch there); a line per ledger record, JSON
-            line = {"ledger_records": n, "time": time.time(), **health}
-            with open(self.health, "a") as f:
-                f.write(json.dumps(line, separators=(",", ":")) + "\n")
-        if self.writer is not None:
-            self.writer.add_scalar("search/reward", record["reward"], n)
-            self.writer.add_scalar("search/best_reward", best, n)
-            self.writer.add_scalar("search/unique_architectures", unique, n)
-            for name, value in health.items():
-                self.writer.add_scalar(f"controller/{name}", value, n)
-            self.writer.flush()
-
-
-def _clock(seconds: float) -> str:
-    if seconds != seconds:  # NaN: not known yet
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
-        f"{seconds // 60}m{seconds % 60:02d}s")  # fmt: skip
 
 
 def _trial_name(trial: Any) -> str:
@@ -159,8 +100,14 @@ def run_search(
     trials: int | None = None,
     address: str | None = None,
     log=print,
+    verbose: bool = False,
 ) -> SearchSummary:
-    """Run (or resume) a search into ``out``; returns where things are and the best result."""
+    """Run (or resume) a search into ``out``; returns where things are and the best result.
+
+    With the default ``log`` (print) the console is the search's own (nasfpn.search.progress):
+    a live table on a terminal, plain lines elsewhere, and what Ray and Tune print goes to
+    ``out/ray.log`` unless ``verbose``. A caller's own ``log`` gets the plain lines.
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from tensorboardX import SummaryWriter
@@ -184,50 +131,65 @@ def run_search(
     ledger = Ledger(out / LEDGER_FILE)
     writer = SummaryWriter(str(out / "tensorboard"))
     searcher = NASSearcher(algorithm, ledger, out / STATE_FILE, cfg, proxy_hash, seed=proxy.seed)
-    progress = Progress(searcher, cfg.trials + cfg.reevaluations, writer, out / HEALTH_FILE, log)
+    ours = log is print  # the console is ours: live display, libraries' output to a file
+    display = SearchDisplay(searcher, live=None if ours else False, every=cfg.console_every)
+    if not ours:
+        display.log = lambda line, **_: log(line, flush=True)
+    progress = SearchProgress(searcher, cfg.trials + cfg.reevaluations, writer,
+                              out / HEALTH_FILE, display)  # fmt: skip
     searcher.on_record = progress
-    searcher.log = log
+    searcher.on_start = display.started
+    searcher.log = display.log
     seeds = f"{cfg.reevaluate_seeds} more seed{'s' if cfg.reevaluate_seeds > 1 else ''}"
     reeval = (f", then the top {cfg.reevaluate_top} re-evaluated with {seeds} each"
               if cfg.reevaluations else "")  # fmt: skip
-    log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
-        f"{cfg.trials} trials{reeval} ({len(ledger)} records done), {cfg.concurrent} at a "
-        f"time, proxy '{cfg.proxy_preset}'; writing to {out}", flush=True)  # fmt: skip
+    display.log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
+                f"{cfg.trials} trials{reeval} ({len(ledger)} records done), {cfg.concurrent} "
+                f"at a time, proxy '{cfg.proxy_preset}'; writing to {out}")  # fmt: skip
 
     if not searcher.finished:
-        init_ray(cfg)
-        resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-        trainable = tune.with_resources(
-            tune.with_parameters(proxy_trainable, proxy=config_io.to_dict(proxy)), resources
-        )
-        scheduler = None
-        if cfg.asha:
-            scheduler = ASHAScheduler(
-                metric="AP", mode="max", time_attr="epoch", max_t=proxy.epochs,
-                grace_period=cfg.asha_grace_epochs, reduction_factor=cfg.asha_reduction,
+        quiet = ours and not verbose
+        if quiet:
+            display.log(f"Ray's own messages: {out / RAY_LOG} (--verbose shows them here)")
+        with library_output_to(out / RAY_LOG) if quiet else nullcontext():
+            init_ray(cfg)
+            display.board = start_board()
+            resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
+            trainable = tune.with_resources(
+                tune.with_parameters(proxy_trainable, proxy=config_io.to_dict(proxy),
+                                     board=display.board, board_seconds=cfg.progress_seconds),
+                resources,
             )  # fmt: skip
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                scheduler=scheduler,
-                num_samples=-1,  # the searcher says when it is finished
-                max_concurrent_trials=cfg.concurrent,
-                trial_name_creator=_trial_name,
-                trial_dirname_creator=_trial_name,
-                # keep each worker process for the next trial: starting a fresh one (a Python
-                # process importing torch) cost ~10 s a trial, 12% of a 1-minute trial's slot
-                # (benchmarks/README.md, "Search overhead")
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name="tune",
-                storage_path=str(out),
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-            ),
-        )
-        tuner.fit()
+            scheduler = None
+            if cfg.asha:
+                scheduler = ASHAScheduler(
+                    metric="AP", mode="max", time_attr="epoch", max_t=proxy.epochs,
+                    grace_period=cfg.asha_grace_epochs, reduction_factor=cfg.asha_reduction,
+                )  # fmt: skip
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    scheduler=scheduler,
+                    num_samples=-1,  # the searcher says when it is finished
+                    max_concurrent_trials=cfg.concurrent,
+                    trial_name_creator=_trial_name,
+                    trial_dirname_creator=_trial_name,
+                    # keep each worker process for the next trial: starting a fresh one (a
+                    # Python process importing torch) cost ~10 s a trial, 12% of a 1-minute
+                    # trial's slot (benchmarks/README.md, "Search overhead")
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name="tune",
+                    storage_path=str(out),
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                    callbacks=[RetryNotices(display.log, cfg.max_failures)],
+                ),
+            )
+            with display:
+                tuner.fit()
     writer.close()
     best = export_results(out, ledger.records, space, cfg.top_k, proxy_hash)
     extra = sum(rewards.phase(r) == rewards.REEVALUATION for r in ledger.records)

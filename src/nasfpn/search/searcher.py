@@ -107,6 +107,7 @@ class NASSearcher(Searcher):
         self.config_hash = config_hash
         self.on_record = on_record
         self.log: Callable[[str], None] | None = None  # one-line notices (the driver's)
+        self.on_start: Callable[[str, dict[str, Any]], None] | None = None  # a trial handed out
         # the proxy seed of an architecture's first training; later ones count up from it
         self.base_seed = cfg.proxy_config().seed if seed is None else seed
         self.live: dict[str, tuple[Proposal, float, int]] = {}  # trial id -> proposal, start, seed
@@ -255,13 +256,13 @@ class NASSearcher(Searcher):
             self.seeds[key].add(seed)
             self.training[key] += 1
             self.live[trial_id] = (proposal, time.time(), seed)
-            return {
+            return self._started(trial_id, {
                 "genotype": proposal.genotype.to_dict(),
                 "key": key,
                 "controller_step": proposal.id,
                 "seed": seed,
                 "phase": SEARCH,
-            }
+            })  # fmt: skip
 
     def _suggest_reevaluation(self, trial_id: str) -> dict[str, Any] | str | None:
         if not self.cfg.reevaluations:
@@ -279,13 +280,18 @@ class NASSearcher(Searcher):
         job = self.plan.pop(0)
         self.seeds[job.key].add(job.seed)
         self.reevaluating[trial_id] = (job, time.time())
-        return {
+        return self._started(trial_id, {
             "genotype": job.genotype,
             "key": job.key,
             "controller_step": job.controller_step,
             "seed": job.seed,
             "phase": REEVALUATION,
-        }
+        })  # fmt: skip
+
+    def _started(self, trial_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        if self.on_start is not None:
+            self.on_start(trial_id, config)
+        return config
 
     def _evaluations_left(self, key: str) -> int:
         allowed = self.cfg.max_evaluations if self.cfg.duplicates == "reevaluate" else 1
@@ -407,7 +413,7 @@ class NASSearcher(Searcher):
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the searcher into its experiment folder; the progress callback (which
         # holds a TensorBoard writer) and the log stay behind
-        return {**self.__dict__, "on_record": None, "log": None}
+        return {**self.__dict__, "on_record": None, "log": None, "on_start": None}
 
     # Tune saves and restores searchers in its own experiment checkpoints; this searcher's
     # state lives in the ledger and STATE_FILE instead, so those are no-ops.

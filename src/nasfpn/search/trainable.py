@@ -11,12 +11,17 @@ from ray import tune
 from nasfpn import config as config_io
 from nasfpn.proxy_train import ProxyConfig
 from nasfpn.proxy_train import run as proxy_run
+from nasfpn.search.progress import board_reporter
 from nasfpn.space import Genotype
 
 
-def proxy_trainable(config: dict[str, Any], proxy: dict[str, Any]) -> None:
+def proxy_trainable(
+    config: dict[str, Any], proxy: dict[str, Any], board: Any = None, board_seconds: float = 10.0
+) -> None:
     """Train ``config["genotype"]`` with the proxy settings ``proxy`` and the trial's own
-    ``config["seed"]``; report to Tune.
+    ``config["seed"]``; report to Tune, and where the trial is to ``board`` (a
+    :class:`~nasfpn.search.progress.TrialBoard` actor) for the driver's display, at most every
+    ``board_seconds``.
 
     A search trial reports every evaluation (``final: False``) so that ASHA can stop it early; a
     re-evaluation (``config["phase"]``) reports only its end, so that no scheduler cuts it. The
@@ -33,7 +38,18 @@ def proxy_trainable(config: dict[str, Any], proxy: dict[str, Any]) -> None:
         tune.report({**entry, "final": False, "node": node})
 
     intermediate = config.get("phase", "search") == "search"
-    result = proxy_run(genotype, cfg, report=report if intermediate else None)
+    progress = None
+    if board is not None:
+        trial_id = tune.get_context().get_trial_id()
+        progress = board_reporter(
+            lambda entry: board.update.remote(trial_id, entry), every=board_seconds
+        )
+    try:
+        result = proxy_run(genotype, cfg, report=report if intermediate else None,
+                           progress=progress)  # fmt: skip
+    finally:
+        if board is not None:
+            board.forget.remote(trial_id)
     final = result.to_dict()
     history = final.pop("history")
     tune.report({**final, "epoch": result.epochs, "final": True, "node": node,
