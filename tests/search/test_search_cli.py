@@ -43,3 +43,25 @@ def test_paper_search_config_loads() -> None:
     assert cfg.reevaluations <= cfg.concurrent  # one round of the cluster
     proxy = cfg.proxy_config()
     assert (proxy.image_size, proxy.repeats, proxy.width, proxy.eval_every) == (512, 3, 256, 1)
+
+
+def test_cluster_manifests_follow_the_documented_steps() -> None:
+    """docs/cluster/*.yaml against docs/search.md, "On a Ray cluster": this Ray version, token
+    authentication on every node, the driver as `python -m nasfpn search`."""
+    from pathlib import Path
+
+    import ray
+    import yaml
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "cluster"
+    job = yaml.safe_load((docs / "rayjob.yaml").read_text())["spec"]
+    assert job["entrypoint"].startswith("python -m nasfpn search ")
+    cluster = job["rayClusterSpec"]
+    assert cluster["rayVersion"] == ray.__version__
+    assert cluster["authOptions"] == {"mode": "token"}
+    # the submitter pod reaches the dashboard through the head's Service
+    assert "dashboard-host" not in cluster["headGroupSpec"]["rayStartParams"]
+    launcher = yaml.safe_load((docs / "ray-cluster.yaml").read_text())
+    starts = launcher["head_start_ray_commands"] + launcher["worker_start_ray_commands"]
+    assert all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts if "start" in c)
+    assert "/home/ubuntu/.ray/auth_token" in launcher["file_mounts"]
