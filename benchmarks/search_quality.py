@@ -180,8 +180,10 @@ def main(argv: list[str] | None = None) -> dict:
     out = {"trials": args.trials, "seed": args.seed, "baselines": baselines,
            "results": results, "retrain_seconds": RETRAIN_SECONDS,
            "compute_seconds": compute, "this_run_seconds": time.time() - start}  # fmt: skip
-    print(f"figure: {args.out / 'search_quality.png'}; searches and retrainings ran "
-          f"{compute / 3600:.2f} h in all (this invocation {out['this_run_seconds'] / 60:.1f} min)")
+    print(
+        f"figure: {args.out / 'search_quality.png'}; searches and retrainings ran "
+        f"{compute / 3600:.2f} h in all (this invocation {out['this_run_seconds'] / 60:.1f} min)"
+    )
     if args.json is not None:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
     return out
