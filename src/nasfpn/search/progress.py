@@ -107,14 +107,17 @@ class SearchProgress:
             "left": (self.total - n) * elapsed / new if new else float("nan"),
         }
 
+    def _counts(self, s: dict[str, Any], best: str, elapsed: float) -> str:
+        """``failed ..., timeouts ..., duplicates ... | best AP ... | unique ... | times``."""
+        return (f"failed {s['failed']}, timeouts {s['timeouts']}, duplicates {s['duplicates']} "
+                f"| best AP {best} | unique {s['unique']} | {clock(elapsed)} elapsed, "
+                f"~{clock(s['left'])} left")  # fmt: skip
+
     def summary(self) -> str:
         """The one-line state of the search (the live display's footer)."""
         s = self.stats
         best = f"{s['best']:.4f}" if s["best"] is not None else "-"
-        elapsed = time.time() - self.start
-        return (f"{s['done']}/{self.total} done, failed {s['failed']}, timeouts {s['timeouts']}, "
-                f"duplicates {s['duplicates']} | best AP {best} | unique {s['unique']} | "
-                f"{clock(elapsed)} elapsed, ~{clock(s['left'])} left")  # fmt: skip
+        return f"{s['done']}/{self.total} done, {self._counts(s, best, time.time() - self.start)}"
 
     def __call__(self, record: dict[str, Any]) -> None:
         self.stats = s = self._stats()
@@ -123,9 +126,7 @@ class SearchProgress:
         best = s["best"] if s["best"] is not None else 0.0
         self.display.log(
             f"[{s['done']:>4}/{self.total}] {record['status']:<13} AP {record['reward']:.4f}{tag} "
-            f"| running {running}, failed {s['failed']}, timeouts {s['timeouts']}, duplicates "
-            f"{s['duplicates']} | best AP {best:.4f} | unique {s['unique']} | "
-            f"{clock(s['elapsed'])} elapsed, ~{clock(s['left'])} left"
+            f"| running {running}, {self._counts(s, f'{best:.4f}', s['elapsed'])}"
         )
         health = {
             name: float(value)
