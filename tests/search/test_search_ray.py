@@ -56,8 +56,10 @@ def _cfg(synth, proxy=None, **kwargs) -> SearchConfig:
 
 def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) -> None:
     out = tmp_path / "search"
+    # at most 2 trials per Tune run: the 4 trials and the re-evaluation take 3 Tune runs
     cfg = _cfg(tiny_synth, proxy={"epochs": 2}, trials=4, algorithm="random", asha=True,
-               asha_grace_epochs=1, reevaluate_top=1, reevaluate_seeds=1)  # fmt: skip
+               asha_grace_epochs=1, reevaluate_top=1, reevaluate_seeds=1,
+               tune_run_trials=2)  # fmt: skip
     summary = run_search(cfg, out)
     import ray
 
@@ -95,11 +97,25 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     assert provenance["rewards"] == exported[0]["rewards"] and provenance["evaluations"] == 2
     assert provenance["reward_mean"] == pytest.approx((top["reward"] + extra["reward"]) / 2)
     assert list((out / "tensorboard").glob("events.*"))
+    # per-trial data stays out of Tune: no per-trial loggers (the ledger has every trial), and
+    # the ledger's metrics came from the driver's board, not from Tune's results
+    assert not [
+        p.name
+        for p in (out / "tune").rglob("*")
+        if p.name in ("result.json", "progress.csv") or p.name.startswith("events.")
+    ]
+    assert all({"AP50", "params", "train_seconds"} <= set(r["metrics"]) for r in finished)
+    assert all(r["losses"] for r in finished)
     health = [json.loads(line) for line in (out / "controller.jsonl").read_text().splitlines()]
     assert [h["ledger_records"] for h in health] == [1, 2, 3, 4, 5]
     assert health[-1]["proposals"] >= 4 and 0 < health[-1]["unique_fraction"] <= 1
     printed = capsys.readouterr().out
     assert "[   5/5] ok" in printed and "(re-evaluation)" in printed
+    runs = [line for line in printed.splitlines() if line.startswith("[tune run")]
+    assert [line.split("]")[0] for line in runs] == ["[tune run 2", "[tune run 3"]
+    # a finished Tune run leaves neither its state nor empty trial folders behind
+    assert not list((out / "tune").glob("experiment_state-*.json"))
+    assert not [p for p in (out / "tune").glob("trial_*") if not any(p.iterdir())]
     assert main(["inspect", str(out / BEST_FILE), "--backbone", "resnet10", "--width", "16",
                  "--repeats", "1", "--image-size", "128", "--json"]) == 0  # fmt: skip
     with pytest.raises(ValueError, match="already holds a search"):

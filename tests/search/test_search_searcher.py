@@ -10,6 +10,7 @@ from nasfpn.search.config import SearchConfig
 from nasfpn.search.export import rank
 from nasfpn.search.ledger import Ledger, read_ledger
 from nasfpn.search.searcher import NASSearcher
+from nasfpn.search.trainable import trial_genotype
 from nasfpn.space import SearchSpace
 
 SPACE = SearchSpace()
@@ -61,8 +62,61 @@ def test_out_of_order_completion_fills_the_ledger(tmp_path) -> None:
     assert [r["trial_id"] for r in records] == ["t2", "t3", "t1"]
     assert [r["reward"] for r in records] == [0.2, 0.3, 0.1]
     assert records[0]["metrics"]["AP50"] == 0.4 and records[0]["losses"] == {"loss_cls": 0.5}
-    assert records[0]["node"] == "127.0.0.1" and records[0]["genotype"] == configs["t2"]["genotype"]
+    assert records[0]["node"] == "127.0.0.1" and records[0]["key"] == configs["t2"]["key"]
+    assert records[0]["genotype"] == trial_genotype(configs["t2"], SPACE).to_dict()
     assert s.finished and not s.algorithm.outstanding
+
+
+def test_a_trial_config_is_compact_and_names_its_architecture(tmp_path) -> None:
+    # Tune keeps every trial's config in the driver's memory and its checkpoints
+    s = _searcher(tmp_path, trials=1)
+    config = s.suggest("t1")
+    assert set(config) == {"actions", "key", "controller_step", "seed", "phase"}
+    proposal = s.live["t1"][0]
+    assert config["actions"] == ",".join(map(str, proposal.actions))
+    assert trial_genotype(config, SPACE) == proposal.genotype
+    other = {**config, "key": "0123456789abcdef"}
+    with pytest.raises(ValueError, match=r"decode to architecture .* not 0123456789abcdef"):
+        trial_genotype(other, SPACE)
+
+
+def test_the_whole_result_comes_from_the_board(tmp_path) -> None:
+    s = _searcher(tmp_path, trials=3)
+    left = {"t1": {**_ok(0.3), "AP50": 0.7, "precision": "bf16"}}
+    taken = []
+    s.fetch_result = lambda t: (taken.append(t), left.pop(t, None))[1]
+    for t in ("t1", "t2", "t3"):
+        s.suggest(t)
+    tune_result = {"AP": 0.3, "epoch": 2, "final": True, "status": "ok", "on_board": True}
+    s.on_trial_complete("t1", tune_result)
+    s.on_trial_complete("t2", tune_result)  # its board entry is gone (the board's node died)
+    s.on_trial_complete("t3", error=True)
+    assert taken == ["t1", "t2", "t3"]  # taken off the board whatever happened
+    r1, r2, r3 = read_ledger(tmp_path)
+    assert (r1["metrics"]["AP50"], r1["precision"], r1["error"]) == (0.7, "bf16", None)
+    assert (r2["status"], r2["reward"], r2["metrics"]) == ("ok", 0.3, {"AP": 0.3})
+    assert "lost with the driver's board" in r2["error"] and r3["status"] == "error"
+
+
+def test_resume_makes_again_a_proposal_the_state_was_saved_before(tmp_path) -> None:
+    # the state is saved at records only: a proposal made after the last save, whose record
+    # reached the ledger before the driver died, is proposed again (the same) on resume
+    s = _searcher(tmp_path, algorithm=make_algorithm("reinforce", SPACE, seed=3), trials=6)
+    s.suggest("t1")
+    s.on_trial_complete("t1", _ok(0.2))  # saved here
+    configs = [s.suggest(t) for t in ("t2", "t3", "t4")]
+    s.on_trial_complete("t3", _ok(0.4))  # saved here, with t2 and t4 outstanding
+    fifth = s.suggest("t5")
+    s.ledger.append({**read_ledger(tmp_path)[-1], "trial_id": "t5",
+                     "controller_step": fifth["controller_step"], "key": fifth["key"]})  # fmt: skip
+    # the driver died before saving the state after t5's record
+    resumed = _searcher(tmp_path, algorithm=make_algorithm("reinforce", SPACE, seed=3), trials=6)
+    assert resumed.algorithm.diagnostics()["feedbacks"] == 3
+    assert [p.id for p in resumed.pending] == [configs[0]["controller_step"],
+                                               configs[2]["controller_step"]]  # fmt: skip
+    assert resumed.suggest("t6")["key"] == configs[0]["key"]
+    assert resumed.suggest("t7")["key"] == configs[2]["key"]
+    assert resumed.suggest("t8")["controller_step"] == fifth["controller_step"] + 1
 
 
 def test_duplicates_are_replayed_not_trained(tmp_path) -> None:
@@ -123,10 +177,12 @@ def test_failures_and_divergence(tmp_path) -> None:
 
 def test_resume_feeds_back_records_after_the_state_and_reruns_unfinished(tmp_path) -> None:
     s = _searcher(tmp_path, algorithm=make_algorithm("reinforce", SPACE, seed=3), trials=6)
-    steps = [s.suggest(t)["controller_step"] for t in ("t1", "t2", "t3")]
+    configs = [s.suggest(t) for t in ("t1", "t2", "t3")]
+    steps = [c["controller_step"] for c in configs]
     s.on_trial_complete("t2", _ok(0.2))
     # The driver dies after appending t1's record but before saving the controller state.
-    s.ledger.append({**read_ledger(tmp_path)[0], "trial_id": "t1", "controller_step": steps[0]})
+    s.ledger.append({**read_ledger(tmp_path)[0], "trial_id": "t1", "controller_step": steps[0],
+                     "key": configs[0]["key"]})  # fmt: skip
 
     resumed = _searcher(tmp_path, algorithm=make_algorithm("reinforce", SPACE, seed=3), trials=6)
     assert resumed.algorithm.diagnostics()["feedbacks"] == 2  # t2 from the state, t1 replayed
@@ -265,3 +321,55 @@ def test_config_refuses_bad_reevaluation_and_timeout_settings() -> None:
         SearchConfig(reevaluate_seeds=-1)
     with pytest.raises(ValueError, match=r"on_timeout='retry' is unknown"):
         SearchConfig(on_timeout="retry")
+
+
+def test_search_progress_counts_match_the_ledger(tmp_path) -> None:
+    from nasfpn.search.progress import SearchDisplay, SearchProgress
+
+    s = _searcher(tmp_path, algorithm=TwoArchitectures(SPACE), trials=6, penalty=-1.0)
+    s.suggest("t1"), s.suggest("t2")
+    s.on_trial_complete("t1", _ok(0.3))
+    lines = []
+    display = SearchDisplay(s, live=False)
+    display.log = lambda line, **_: lines.append(line)
+    # started over a ledger that has records already (a resumed search)
+    s.on_record = progress = SearchProgress(s, 6, None, None, display)
+    assert (progress.stats["done"], progress.stats["best"]) == (1, 0.3)
+    s.on_trial_complete("t2", {"final": True, "status": "diverged", "reason": "nan", "AP": 0.0})
+    assert s.suggest("t3") == Searcher.FINISHED  # A and B again and again: duplicates
+    records = read_ledger(tmp_path)
+    assert len(records) == 6 and progress.stats["duplicates"] == 4
+    stats = progress.stats
+    assert stats["done"] == len(records)
+    assert stats["duplicates"] == sum(r["status"] == "duplicate" for r in records)
+    assert stats["failed"] == 1 and stats["unique"] == len({r["key"] for r in records})
+    assert stats["best"] == max(r["reward"] for r in records if r["status"] == "ok")
+    assert len(lines) == len(records) - 1 and lines[-1].startswith("[   6/6] duplicate")
+
+
+def test_tune_settings_apply_for_the_run_and_yield_to_the_environment(monkeypatch) -> None:
+    import os
+
+    from nasfpn.search.driver import TUNE_SETTINGS, _tune_settings
+
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "60")  # the user's own setting wins
+    monkeypatch.delenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", raising=False)
+    with _tune_settings():
+        assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "60"
+        assert os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1"
+    assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ
+    assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "60"
+    assert set(TUNE_SETTINGS) == {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "TUNE_GLOBAL_CHECKPOINT_S"}
+
+
+def test_a_tune_run_gets_at_most_its_share_of_trials(tmp_path) -> None:
+    s = _searcher(tmp_path, trials=5)
+    s.start_run(2)
+    assert [s.suggest(t)["controller_step"] for t in ("t1", "t2")] == [0, 1]
+    assert s.suggest("t3") == Searcher.FINISHED  # this Tune run is full
+    s.on_trial_complete("t1", _ok(0.1))
+    s.on_trial_complete("t2", _ok(0.2))
+    s.start_run(2)  # the driver's next Tune run carries on where the last stopped
+    assert [s.suggest(t)["controller_step"] for t in ("t4", "t5")] == [2, 3]
+    s.start_run(None)
+    assert s.suggest("t6")["controller_step"] == 4 and s.suggest("t7") == Searcher.FINISHED

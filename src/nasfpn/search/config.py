@@ -47,6 +47,11 @@ class SearchConfig:
 
     # failures and duplicates
     max_failures: int = 2  # retries of a trial whose worker died (infrastructure failures)
+    # Ray Tune keeps every trial of a Tune run in the driver's memory and walks them all at each
+    # step, so a long search runs as consecutive Tune runs of at most this many trials each
+    # (between two, the last trials of one finish before the next starts; 0: a single run).
+    # docs/search.md, "Paper-scale driver"
+    tune_run_trials: int = 2000
     penalty: float = 0.0  # reward fed back for a diverged trial
     # a trial stopped by the proxy's max_train_seconds safety net (status timeout): discard it
     # like an infrastructure failure (the controller learns nothing), or feed back `penalty`
@@ -104,6 +109,10 @@ class SearchConfig:
             )
         if self.max_failures < 0:
             raise ValueError(f"max_failures={self.max_failures} must be 0 or more")
+        if self.tune_run_trials < 0:
+            raise ValueError(
+                f"tune_run_trials={self.tune_run_trials} must be 0 (one Tune run) or more"
+            )
         for name in ("progress_seconds", "console_every"):
             if not getattr(self, name) > 0:
                 raise ValueError(

@@ -8,14 +8,18 @@ The output folder holds everything a search leaves behind:
     controller.jsonl     the controller's health figures after each ledger record
     best_genotype.json   the best architecture so far, with provenance; top_k.json
     tensorboard/         reward, best reward and controller health per controller step
-    tune/                Ray Tune's own experiment folder (per-trial logs)
+    tune/                Ray Tune's own experiment folder (its experiment state; no per-trial
+                         logs: the ledger has every trial, see TUNE_SETTINGS)
     ray.log              what Ray and Tune print on the driver (their banners, warnings); with
                          --verbose it goes to the console instead
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,13 +33,30 @@ from nasfpn.proxy_train import data as proxy_data
 from nasfpn.search.config import SearchConfig, load_search_config
 from nasfpn.search.export import export_results
 from nasfpn.search.ledger import LEDGER_FILE, Ledger
-from nasfpn.search.progress import RetryNotices, SearchDisplay, SearchProgress, start_board
+from nasfpn.search.progress import (
+    RetryNotices,
+    SearchDisplay,
+    SearchProgress,
+    board_results,
+    start_board,
+)
 from nasfpn.search.searcher import STATE_FILE, NASSearcher
 
 CONFIG_FILE = "search_config.yaml"
 PROXY_FILE = "proxy.yaml"
 HEALTH_FILE = "controller.jsonl"
 RAY_LOG = "ray.log"
+
+# Ray Tune's settings for an experiment of thousands of trials (benchmarks/README.md,
+# "Paper-scale driver"); each applies unless the environment sets it already.
+TUNE_SETTINGS = {
+    # no per-trial result.json, progress.csv or TensorBoard files: the ledger has every trial
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # Tune's experiment checkpoint (its trials' state) at most every 5 minutes: a search
+    # resumes from the ledger and controller.pt, never from Tune's state ("auto" rewrote the
+    # growing state file as often as every few seconds)
+    "TUNE_GLOBAL_CHECKPOINT_S": "300",
+}
 
 
 @dataclass
@@ -93,6 +114,50 @@ def prepare_out(
     return cfg
 
 
+@contextlib.contextmanager
+def _tune_settings() -> Iterator[None]:
+    """TUNE_SETTINGS in the environment (Tune reads them when the run starts), then as before."""
+    before = {name: os.environ.get(name) for name in TUNE_SETTINGS}
+    for name, value in TUNE_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """The controller's torch work on one thread: its tensors are tiny, and with two threads on
+    cores the trials keep busy each step waited on the other thread (a PPO proposal took 91 ms
+    instead of 3.9 ms on 2 cores, benchmarks/README.md "Paper-scale driver")."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _drop_finished_tune_state(folder: Path) -> None:
+    """After a Tune run: remove its experiment state files (its trials are all finished and in
+    the ledger; a search resumes from the ledger, never from Tune's state) and the trial
+    folders it left empty, so that a long search's tune/ folder does not grow with its trials."""
+    if not folder.is_dir():
+        return
+    for path in [*folder.glob("experiment_state-*.json"), *folder.glob("search_gen_state-*")]:
+        path.unlink(missing_ok=True)
+    for path in folder.glob("trial_*"):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def run_search(
     cfg: SearchConfig | None,
     out: str | Path,
@@ -101,12 +166,16 @@ def run_search(
     address: str | None = None,
     log=print,
     verbose: bool = False,
+    train: Callable[..., Any] | None = None,
 ) -> SearchSummary:
     """Run (or resume) a search into ``out``; returns where things are and the best result.
 
     With the default ``log`` (print) the console is the search's own (nasfpn.search.progress):
     a live table on a terminal, plain lines elsewhere, and what Ray and Tune print goes to
     ``out/ray.log`` unless ``verbose``. A caller's own ``log`` gets the plain lines.
+
+    ``train`` replaces :func:`nasfpn.proxy_train.run` in the trials (a function with its
+    signature and result): benchmarks/search_scale.py runs the real driver with an instant one.
     """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -129,7 +198,7 @@ def run_search(
 
     algorithm = make_algorithm(cfg.algorithm, space, seed=cfg.seed, **cfg.algorithm_options)
     ledger = Ledger(out / LEDGER_FILE)
-    writer = SummaryWriter(str(out / "tensorboard"))
+    writer = SummaryWriter(str(out / "tensorboard"), flush_secs=10)
     searcher = NASSearcher(algorithm, ledger, out / STATE_FILE, cfg, proxy_hash, seed=proxy.seed)
     ours = log is print  # the console is ours: live display, libraries' output to a file
     display = SearchDisplay(searcher, live=None if ours else False, every=cfg.console_every)
@@ -151,45 +220,68 @@ def run_search(
         quiet = ours and not verbose
         if quiet:
             display.log(f"Ray's own messages: {out / RAY_LOG} (--verbose shows them here)")
-        with library_output_to(out / RAY_LOG) if quiet else nullcontext():
+        output = library_output_to(out / RAY_LOG) if quiet else nullcontext()
+        with output, _tune_settings(), _one_torch_thread():
             init_ray(cfg)
             display.board = start_board()
+            searcher.fetch_result = board_results(display.board)
             resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
             trainable = tune.with_resources(
                 tune.with_parameters(proxy_trainable, proxy=config_io.to_dict(proxy),
-                                     board=display.board, board_seconds=cfg.progress_seconds),
+                                     space=space, board=display.board,
+                                     board_seconds=cfg.progress_seconds, scheduled=cfg.asha,
+                                     **({} if train is None else {"train": train})),
                 resources,
             )  # fmt: skip
-            scheduler = None
-            if cfg.asha:
-                scheduler = ASHAScheduler(
-                    metric="AP", mode="max", time_attr="epoch", max_t=proxy.epochs,
-                    grace_period=cfg.asha_grace_epochs, reduction_factor=cfg.asha_reduction,
-                )  # fmt: skip
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher,
-                    scheduler=scheduler,
-                    num_samples=-1,  # the searcher says when it is finished
-                    max_concurrent_trials=cfg.concurrent,
-                    trial_name_creator=_trial_name,
-                    trial_dirname_creator=_trial_name,
-                    # keep each worker process for the next trial: starting a fresh one (a
-                    # Python process importing torch) cost ~10 s a trial, 12% of a 1-minute
-                    # trial's slot (benchmarks/README.md, "Search overhead")
-                    reuse_actors=True,
-                ),
-                run_config=tune.RunConfig(
-                    name="tune",
-                    storage_path=str(out),
-                    verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                    callbacks=[RetryNotices(display.log, cfg.max_failures)],
-                ),
-            )
-            with display:
+
+            def tune_run() -> None:
+                scheduler = None
+                if cfg.asha:
+                    scheduler = ASHAScheduler(
+                        metric="AP", mode="max", time_attr="epoch", max_t=proxy.epochs,
+                        grace_period=cfg.asha_grace_epochs, reduction_factor=cfg.asha_reduction,
+                    )  # fmt: skip
+                tuner = tune.Tuner(
+                    trainable,
+                    tune_config=tune.TuneConfig(
+                        search_alg=searcher,
+                        scheduler=scheduler,
+                        num_samples=-1,  # the searcher says when it is finished
+                        max_concurrent_trials=cfg.concurrent,
+                        trial_name_creator=_trial_name,
+                        trial_dirname_creator=_trial_name,
+                        # keep each worker process for the next trial: starting a fresh one (a
+                        # Python process importing torch) cost ~10 s a trial, 12% of a 1-minute
+                        # trial's slot (benchmarks/README.md, "Search overhead")
+                        reuse_actors=True,
+                    ),
+                    run_config=tune.RunConfig(
+                        name="tune",
+                        storage_path=str(out),
+                        verbose=0,
+                        failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                        callbacks=[RetryNotices(display.log, cfg.max_failures)],
+                    ),
+                )
                 tuner.fit()
+
+            with display:
+                # consecutive Tune runs of at most tune_run_trials trials (SearchConfig)
+                runs = 0
+                while not searcher.finished:
+                    done = len(ledger)
+                    runs += 1
+                    if runs > 1:
+                        display.log(f"[tune run {runs}] the next {cfg.tune_run_trials} trials "
+                                    "(tune_run_trials) in a new Tune run", flush=True)  # fmt: skip
+                    searcher.start_run(cfg.tune_run_trials or None)
+                    tune_run()
+                    _drop_finished_tune_state(out / "tune")
+                    if len(ledger) == done and not searcher.finished:
+                        raise RuntimeError(
+                            f"a Tune run ended with no new ledger record in {out}, and the "
+                            f"search is not finished; see {out / RAY_LOG}"
+                        )
     writer.close()
     best = export_results(out, ledger.records, space, cfg.top_k, proxy_hash)
     extra = sum(rewards.phase(r) == rewards.REEVALUATION for r in ledger.records)

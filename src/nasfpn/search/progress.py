@@ -1,9 +1,10 @@
 """What a running search shows and records about itself, beside the ledger.
 
-- :class:`TrialBoard`, a Ray actor of no CPU: each running trial tells it where it is (epoch,
-  step, loss) at most every ``BOARD_SECONDS``; the driver reads it for the display. This keeps
-  step-level progress out of Tune, whose per-result bookkeeping grows with every report
-  (docs/search.md, "The console").
+- :class:`TrialBoard`, a Ray actor of no CPU on the driver's node: each running trial tells it
+  where it is (epoch, step, loss) at most every ``BOARD_SECONDS``, for the display, and leaves
+  its whole result there at its end, for the ledger. This keeps step-level progress and
+  per-trial results out of Tune, which keeps every trial's results in the driver's memory and
+  its experiment checkpoints (docs/search.md, "The console" and "Paper-scale driver").
 - :class:`SearchProgress`, called by the searcher for every ledger record: the counts, best AP
   and time left, the controller's health line (``controller.jsonl``) and TensorBoard points.
 - :class:`SearchDisplay`: on a terminal a live table of the running trials (epoch / step /
@@ -33,10 +34,20 @@ BOARD_SECONDS = 10.0  # a trial updates the board at most this often (and at its
 
 class TrialBoard:
     """Where each running trial is: ``trial id -> {epoch, epochs, iteration, iterations, loss,
-    time}``. Run as a Ray actor (:func:`start_board`); a trial's entry goes when it ends."""
+    time}``, and the results of the trials that ended. Run as a Ray actor
+    (:func:`start_board`); a trial's entry goes when it ends, its result when the driver takes
+    it."""
 
     def __init__(self) -> None:
         self.entries: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def finish(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.results[trial_id] = result
+
+    def take(self, trial_id: str) -> dict[str, Any] | None:
+        """The result a trial left (None if it left none), removed from the board."""
+        return self.results.pop(trial_id, None)
 
     def update(self, trial_id: str, entry: dict[str, Any]) -> None:
         self.entries[trial_id] = entry
@@ -49,10 +60,27 @@ class TrialBoard:
 
 
 def start_board() -> Any:
-    """The board actor of this driver (Ray must be initialised)."""
+    """The board actor of this driver, on the driver's own node (Ray must be initialised):
+    a worker node that leaves the cluster takes no finished result with it."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(num_cpus=0)(TrialBoard).options(scheduling_strategy=here).remote()
+
+
+def board_results(board: Any, timeout: float = 60.0) -> Callable[[str], dict[str, Any] | None]:
+    """The searcher's ``fetch_result``: takes a trial's result off ``board``; None (and the
+    searcher records what Tune had) when the board cannot be reached."""
     import ray
 
-    return ray.remote(num_cpus=0)(TrialBoard).remote()
+    def fetch(trial_id: str) -> dict[str, Any] | None:
+        try:
+            return ray.get(board.take.remote(trial_id), timeout=timeout)
+        except Exception:  # a lost board must not stop the search
+            return None
+
+    return fetch
 
 
 def board_reporter(send: Callable[[dict[str, Any]], Any], every: float = BOARD_SECONDS):
@@ -87,22 +115,34 @@ class SearchProgress:
         self.health = health
         self.start = time.time()
         self.done_at_start = len(searcher.ledger)
+        # running counts, updated per record (a scan of the ledger per record grows with it)
+        self.counts = {"done": 0, "failed": 0, "timeouts": 0, "duplicates": 0}
+        self.best: float | None = None
+        self.keys: set[str] = set()
+        for record in searcher.ledger.records:
+            self._count(record)
         self.stats = self._stats()
         display.summary = self.summary
 
+    def _count(self, record: dict[str, Any]) -> None:
+        status = record["status"]
+        self.counts["done"] += 1
+        self.counts["failed"] += status in ("error", "failed", "diverged")
+        self.counts["timeouts"] += status == "timeout"
+        self.counts["duplicates"] += status == "duplicate"
+        if status in ("ok", "early_stopped"):
+            reward = record["reward"]
+            self.best = reward if self.best is None else max(self.best, reward)
+        self.keys.add(record["key"])
+
     def _stats(self) -> dict[str, Any]:
-        records = self.searcher.ledger.records
-        n = len(records)
-        trained = [r["reward"] for r in records if r["status"] in ("ok", "early_stopped")]
+        n = self.counts["done"]
         elapsed = time.time() - self.start
         new = n - self.done_at_start
         return {
-            "done": n,
-            "failed": sum(r["status"] in ("error", "failed", "diverged") for r in records),
-            "timeouts": sum(r["status"] == "timeout" for r in records),
-            "duplicates": sum(r["status"] == "duplicate" for r in records),
-            "best": max(trained, default=None),
-            "unique": len({r["key"] for r in records}),
+            **self.counts,
+            "best": self.best,
+            "unique": len(self.keys),
             "elapsed": elapsed,
             "left": (self.total - n) * elapsed / new if new else float("nan"),
         }
@@ -120,6 +160,7 @@ class SearchProgress:
         return f"{s['done']}/{self.total} done, {self._counts(s, best, time.time() - self.start)}"
 
     def __call__(self, record: dict[str, Any]) -> None:
+        self._count(record)
         self.stats = s = self._stats()
         running = len(self.searcher.live) + len(self.searcher.reevaluating)
         tag = " (re-evaluation)" if record.get("phase") == "reevaluation" else ""
@@ -145,7 +186,6 @@ class SearchProgress:
             self.writer.add_scalar("search/unique_architectures", s["unique"], n)
             for name, value in health.items():
                 self.writer.add_scalar(f"controller/{name}", value, n)
-            self.writer.flush()
 
 
 class RetryNotices(Callback):

@@ -1,9 +1,10 @@
 """The controller behind Ray Tune's ``Searcher`` API, with the ledger and resumable state.
 
-``suggest`` asks the algorithm for a proposal and hands its genotype to Tune as a trial's
-config; ``on_trial_complete`` appends the trial's record to the ledger, then feeds the reward
-back. A proposal whose architecture was already evaluated is not trained again: its recorded
-reward is replayed (or, with ``duplicates: reevaluate``, it is trained until it has
+``suggest`` asks the algorithm for a proposal and hands it to Tune as a trial's config (its
+actions, key, controller step, seed and phase: what Tune keeps of a trial stays small);
+``on_trial_complete`` appends the trial's record to the ledger, then feeds the reward back.
+A proposal whose architecture was already evaluated is not trained again: its recorded reward
+is replayed (or, with ``duplicates: reevaluate``, it is trained until it has
 ``max_evaluations`` results, whose mean is replayed after that).
 
 Once ``trials`` samples are recorded, the search re-evaluates: the best ``reevaluate_top``
@@ -11,10 +12,12 @@ architectures (by their search-phase rewards, :func:`nasfpn.rewards.top_search_k
 trained with ``reevaluate_seeds`` more seeds each, as Tune trials like any other. Their records
 (``phase: reevaluation``) are not controller samples: the controller does not learn from them.
 
-After every event the algorithm's state is saved atomically with the number of ledger records
+After every ledger record the algorithm's state is saved atomically with the number of records
 it has learnt from. A search killed at any point resumes from that state: ledger records after
-it are fed back, proposals it holds without a record are evaluated first, the re-evaluation
-plan is derived again from the ledger, and nothing finished is trained twice (docs/search.md).
+it are fed back (a proposal made after the state was saved is made again first: proposing
+depends on the saved state alone), proposals it holds without a record are evaluated first,
+the re-evaluation plan is derived again from the ledger, and nothing finished is trained twice
+(docs/search.md).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from nasfpn.controller import Algorithm, Proposal
 from nasfpn.rewards import REEVALUATION, SEARCH, is_trained, phase, top_search_keys
 from nasfpn.search.config import SearchConfig
 from nasfpn.search.ledger import Ledger
+from nasfpn.search.trainable import actions_text
+from nasfpn.space import Genotype
 
 STATE_FILE = "controller.pt"
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -108,6 +113,8 @@ class NASSearcher(Searcher):
         self.on_record = on_record
         self.log: Callable[[str], None] | None = None  # one-line notices (the driver's)
         self.on_start: Callable[[str, dict[str, Any]], None] | None = None  # a trial handed out
+        # trial id -> the whole result a trial left on the driver's board (nasfpn.search.progress)
+        self.fetch_result: Callable[[str], dict[str, Any] | None] | None = None
         # the proxy seed of an architecture's first training; later ones count up from it
         self.base_seed = cfg.proxy_config().seed if seed is None else seed
         self.live: dict[str, tuple[Proposal, float, int]] = {}  # trial id -> proposal, start, seed
@@ -121,6 +128,7 @@ class NASSearcher(Searcher):
         self.searched = 0  # search-phase records (controller samples) in the ledger
         self.reevaluating: dict[str, tuple[Reevaluation, float]] = {}  # trial id -> job, start
         self.plan: list[Reevaluation] | None = None  # re-evaluations not yet handed out
+        self.run_left: int | None = None  # trials this Tune run may still start (None: any)
         for record in ledger.records:
             self._remember(record)
         self._resume()
@@ -167,7 +175,15 @@ class NASSearcher(Searcher):
         for record in self.ledger.records[saved["ledger_position"] :]:
             if phase(record) == REEVALUATION:
                 continue  # not a controller sample: nothing to feed back
-            proposal = outstanding.pop(record["controller_step"], None)
+            step = int(record["controller_step"])
+            # proposed after the state was saved (the state is saved at records only): the
+            # restored algorithm proposes the same again, in the same order
+            while step >= self.algorithm.diagnostics()["proposals"]:
+                again = self.algorithm.propose()
+                outstanding[again.id] = again
+            proposal = outstanding.pop(step, None)
+            if proposal is not None and proposal.key != record["key"]:
+                proposal = None
             if proposal is None:
                 raise ValueError(
                     f"ledger record of trial {record['trial_id']} (controller step "
@@ -235,15 +251,22 @@ class NASSearcher(Searcher):
 
     # -- Tune's searcher API ---------------------------------------------------------------------
 
+    def start_run(self, trials: int | None) -> None:
+        """A new Tune run begins: it may start at most ``trials`` trials (None: no limit);
+        after them ``suggest`` says FINISHED to that run, and the driver starts the next."""
+        self.run_left = trials
+
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.run_left is not None and self.run_left <= 0:
+            return Searcher.FINISHED  # this Tune run is full (see start_run)
         while True:
             if self.pending:
                 proposal = self.pending.pop(0)
             elif self.issued >= self.cfg.trials:
                 return self._suggest_reevaluation(trial_id)
             else:
+                # not saved here: a resumed search proposes it again (see _resume)
                 proposal = self.algorithm.propose()
-                self._save()
             key = proposal.key
             if self._replayable(key):
                 self._record_duplicate(proposal)
@@ -257,7 +280,7 @@ class NASSearcher(Searcher):
             self.training[key] += 1
             self.live[trial_id] = (proposal, time.time(), seed)
             return self._started(trial_id, {
-                "genotype": proposal.genotype.to_dict(),
+                "actions": actions_text(proposal.actions),
                 "key": key,
                 "controller_step": proposal.id,
                 "seed": seed,
@@ -280,8 +303,9 @@ class NASSearcher(Searcher):
         job = self.plan.pop(0)
         self.seeds[job.key].add(job.seed)
         self.reevaluating[trial_id] = (job, time.time())
+        actions = self.algorithm.space.encode(Genotype.from_dict(job.genotype))
         return self._started(trial_id, {
-            "genotype": job.genotype,
+            "actions": actions_text(actions),
             "key": job.key,
             "controller_step": job.controller_step,
             "seed": job.seed,
@@ -289,6 +313,8 @@ class NASSearcher(Searcher):
         })  # fmt: skip
 
     def _started(self, trial_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        if self.run_left is not None:
+            self.run_left -= 1
         if self.on_start is not None:
             self.on_start(trial_id, config)
         return config
@@ -307,6 +333,7 @@ class NASSearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        result = self._whole_result(trial_id, result)
         if trial_id in self.reevaluating:
             job, start = self.reevaluating.pop(trial_id)
             record = self._trial_record(trial_id, result, error, start, job.seed)
@@ -333,6 +360,17 @@ class NASSearcher(Searcher):
             else:  # its evaluation failed: evaluate the held proposal itself
                 self.pending.append(held)
         self._save()
+
+    def _whole_result(self, trial_id: str, result: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Tune's last result of a trial, completed with what it left on the board (taken off
+        the board whatever happened, so that nothing stays behind there)."""
+        left = self.fetch_result(trial_id) if self.fetch_result is not None else None
+        if left is not None:
+            return {**(result or {}), **left}
+        if result is not None and result.get("on_board"):
+            # the board was lost (its node failed): the ledger gets what Tune had
+            return {**result, "reason": "its full result was lost with the driver's board actor"}
+        return result
 
     def _trial_record(
         self, trial_id: str, result: dict[str, Any] | None, error: bool, start: float, seed: int
@@ -411,9 +449,14 @@ class NASSearcher(Searcher):
             self.on_record(record)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles the searcher into its experiment folder; the progress callback (which
-        # holds a TensorBoard writer) and the log stay behind
-        return {**self.__dict__, "on_record": None, "log": None, "on_start": None}
+        # Tune pickles the searcher into its experiment folder (tuner.pkl) at each Tune run; that
+        # copy is never used (a search resumes from the ledger and STATE_FILE), so what grows
+        # with the search (the ledger's records, the bookkeeping per architecture) and the
+        # callbacks (a TensorBoard writer, the console) stay behind: 8.5 MB at 10,000 trials
+        # otherwise
+        light = ("ledger", "algorithm", "rewards", "extra", "seeds", "first_trial", "training",
+                 "on_record", "log", "on_start", "fetch_result")  # fmt: skip
+        return {**self.__dict__, **dict.fromkeys(light)}
 
     # Tune saves and restores searchers in its own experiment checkpoints; this searcher's
     # state lives in the ledger and STATE_FILE instead, so those are no-ops.

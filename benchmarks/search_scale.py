@@ -1,0 +1,434 @@
+"""Paper-scale driver: the real search driver for 10,000 trials, each trial instant.
+
+The paper sampled about 8,000 architectures (its config asks for 10,000). This runs
+``nasfpn.search.run_search`` (the driver, the searcher, the ledger, Ray Tune, the console's
+board) exactly as ``nasfpn search`` does, with one substitution: each trial's training is
+:func:`instant_trial`, which scores the genotype on a known landscape in microseconds and
+reports to Tune the way a proxy trial does. What is left is the driver's own cost per trial.
+
+The search is SIGKILLed (driver, Ray and its workers) when its ledger reaches ``--kill-at``
+records and resumed with ``--resume``, as a user would after a crash; at the end the finished
+folder is resumed once more with the real ``nasfpn search --resume`` command (which finds
+nothing to do and exports the results), and that command is timed.
+
+Figures, per thousand trials (from the ledger's end times and the driver's own samples of its
+CPU time and resident memory, one a second):
+
+- driver CPU per trial: the driver process's CPU seconds (every thread) per ledger record;
+- wall time per trial: seconds per ledger record (all processes share the machine's cores);
+- driver memory: resident set size, and its growth per trial (a straight-line fit);
+- Tune's experiment checkpoints: how many, their mean and largest time, the state file's size;
+- resume: from the relaunch after the SIGKILL to its first new record, and the whole
+  ``nasfpn search --resume`` of the finished folder.
+
+    uv run python benchmarks/search_scale.py [--trials 10000] [--concurrent 8]
+        [--algorithm ppo] [--kill-at 5000] [--out DIR] [--json FILE]
+
+On a 2-core machine 10,000 trials took 9 min with PPO (most of its late samples are
+duplicates, replayed without a trial) and 18-32 min with random search (every sample a trial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SAMPLES = "driver_samples.jsonl"  # one line a second: time, CPU seconds, RSS, run number
+CHECKPOINTS = "tune_checkpoints.jsonl"  # one line per Tune experiment checkpoint: its seconds
+MARK = "NASFPN_SEARCH_SCALE"  # environment marker of every process a run started
+
+
+# -- the instant trial (runs on the Ray workers) ----------------------------------------------
+
+
+def instant_trial(genotype, config, report=None, progress=None):
+    """A stand-in for :func:`nasfpn.proxy_train.run`: the genotype's reward on the ``match``
+    landscape (the fraction of its decisions equal to the published cell's) plus seeded noise
+    of std 0.02, reported per epoch as a proxy trial reports; takes well under a millisecond."""
+    from nasfpn.controller.landscapes import MatchLandscape
+    from nasfpn.proxy_train.run import ProxyResult
+    from nasfpn.space import SearchSpace
+
+    space = SearchSpace()
+    reward = MatchLandscape(space)(space.encode(genotype))
+    reward += random.Random(f"{genotype.key()}-{config.seed}").gauss(0.0, 0.02)
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        entry = {"epoch": epoch, "iteration": epoch, "AP": reward, "AP50": reward,
+                 "train_seconds": 0.0}  # fmt: skip
+        history.append(entry)
+        if progress is not None:
+            progress({"epoch": epoch, "epochs": config.epochs, "iteration": epoch,
+                      "iterations": config.epochs, "loss": 1.0 - reward})  # fmt: skip
+        if report is not None and epoch < config.epochs:
+            report(dict(entry))
+    return ProxyResult(status="ok", seed=config.seed, AP=reward, AP50=reward, AP75=reward,
+                       epochs=config.epochs, iterations=config.epochs, history=history,
+                       losses={"cls": 1.0 - reward, "box": 0.1})  # fmt: skip
+
+
+# -- the driver process -------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _sample_forever(path: Path, run: int) -> None:
+    with path.open("a") as out:
+        while True:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            out.write(json.dumps({"time": time.time(), "cpu": usage.ru_utime + usage.ru_stime,
+                                  "rss": _rss_bytes(), "run": run}) + "\n")  # fmt: skip
+            out.flush()
+            time.sleep(1.0)
+
+
+def _time_tune_checkpoints(path: Path) -> None:
+    """Log the seconds of every Tune experiment checkpoint (instrumentation of the benchmark
+    alone: the driver's behaviour is unchanged)."""
+    from ray.tune.execution.tune_controller import TuneController
+
+    original = TuneController.save_to_dir
+
+    def timed(self):
+        start = time.perf_counter()
+        original(self)
+        with path.open("a") as out:
+            out.write(json.dumps({"time": time.time(),
+                                  "seconds": time.perf_counter() - start}) + "\n")  # fmt: skip
+
+    TuneController.save_to_dir = timed
+
+
+def drive(args: argparse.Namespace) -> None:
+    from nasfpn import config as config_io
+    from nasfpn.search import SearchConfig, run_search
+
+    out = args.out
+    resume = (out / "search_config.yaml").is_file()
+    out.mkdir(parents=True, exist_ok=True)
+    run = int(time.time())  # this driver's samples
+    threading.Thread(target=_sample_forever, args=(out / SAMPLES, run), daemon=True).start()
+    _time_tune_checkpoints(out / CHECKPOINTS)
+    cfg = None
+    if not resume:
+        base = {"trials": args.trials, "concurrent": args.concurrent,
+                "num_cpus": args.concurrent, "algorithm": args.algorithm, "seed": 0,
+                "console_every": 3600.0}  # fmt: skip
+        cfg = config_io.load(SearchConfig, None, args.set, base=base)
+
+    def search() -> None:
+        run_search(cfg, out, resume=resume, trials=args.trials if resume else None,
+                   log=lambda *a, **k: None, train=instant_trial)  # fmt: skip
+
+    if os.environ.get("NASFPN_SCALE_PROFILE"):
+        import cProfile
+
+        cProfile.runctx("search()", globals(), {"search": search},
+                        str(out / f"driver-{run}.prof"))  # fmt: skip
+    else:
+        search()
+
+
+# -- the orchestrator ---------------------------------------------------------------------------
+
+
+class LedgerWatch:
+    """Counts a growing ledger's records, reading only what was appended since the last look."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.count = path, 0, 0
+
+    def records(self) -> int:
+        if self.path.exists():
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+            end = data.rfind(b"\n") + 1
+            self.count += data[:end].count(b"\n")
+            self.offset += end
+        return self.count
+
+
+def _start_driver(args: argparse.Namespace, tag: str) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--drive", "--out", str(args.out), "--trials",
+           str(args.trials), "--concurrent", str(args.concurrent), "--algorithm",
+           args.algorithm]  # fmt: skip
+    for item in args.set:
+        cmd += ["--set", item]
+    log = (args.out / f"driver-{tag}.log").open("a")
+    env = {**os.environ, MARK: str(args.out), "NASFPN_PROGRESS": "plain"}
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)  # fmt: skip
+
+
+def _marked_pids(value: str) -> list[int]:
+    """Processes whose environment holds this run's marker (the driver, Ray, its workers)."""
+    found = []
+    needle = f"{MARK}={value}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _kill_all(value: str) -> None:
+    for _ in range(50):
+        pids = _marked_pids(value)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    raise RuntimeError(f"processes {_marked_pids(value)} outlived SIGKILL")
+
+
+def _per_record(samples: list[dict], times: list[float], key: str) -> list[float | None]:
+    """``key`` of the driver samples, interpolated at each time (None outside the samples)."""
+    values, j = [], 0
+    for t in times:
+        while j + 1 < len(samples) and samples[j + 1]["time"] < t:
+            j += 1
+        if j + 1 >= len(samples) or not samples[j]["time"] <= t:
+            values.append(None)
+            continue
+        a, b = samples[j], samples[j + 1]
+        w = (t - a["time"]) / (b["time"] - a["time"])
+        values.append(a[key] + w * (b[key] - a[key]))
+    return values
+
+
+def analyse(out: Path, bucket: int) -> dict[str, Any]:
+    from nasfpn.search import read_ledger
+
+    records = read_ledger(out)
+    samples = [json.loads(line) for line in (out / SAMPLES).open()]
+    runs: dict[int, list[dict]] = {}
+    for s in samples:
+        runs.setdefault(s["run"], []).append(s)
+    ends = [r["end_time"] for r in records]
+    # each record belongs to the driver run that was alive when it was written
+    cpu: list[float | None] = [None] * len(records)
+    rss: list[float | None] = [None] * len(records)
+    owner: list[int | None] = [None] * len(records)
+    for run, ss in runs.items():
+        c = _per_record(ss, ends, "cpu")
+        m = _per_record(ss, ends, "rss")
+        for i in range(len(records)):
+            if c[i] is not None:
+                cpu[i], rss[i], owner[i] = c[i], m[i], run
+    rows = []
+    for lo in range(0, len(records), bucket):
+        hi = min(lo + bucket, len(records)) - 1
+        # records of this bucket written by one driver run, the run with most of them
+        by_run: dict[int, list[int]] = {}
+        for i in range(lo, hi + 1):
+            if owner[i] is not None:
+                by_run.setdefault(owner[i], []).append(i)
+        if not by_run:
+            continue
+        idx = max(by_run.values(), key=len)
+        if len(idx) < max(2, bucket // 4):
+            continue  # too few records for a figure (the re-evaluations' tail, say)
+        a, b = idx[0], idx[-1]
+        n = b - a
+        # trained: records of a Tune trial (not a replayed duplicate), between a and b
+        trained = sum(records[i]["status"] != "duplicate" for i in range(a + 1, b + 1))
+        rows.append({
+            "records": f"{lo + 1}-{hi + 1}",
+            "driver_cpu_ms": 1000 * (cpu[b] - cpu[a]) / n,
+            "driver_cpu_ms_per_trained": 1000 * (cpu[b] - cpu[a]) / max(trained, 1),
+            "trained_fraction": trained / n,
+            "wall_ms": 1000 * (ends[b] - ends[a]) / n,
+            "rss_mb": rss[b] / 2**20,
+            "records_measured": n,
+        })  # fmt: skip
+    # memory growth per trial: a least-squares line through (record, RSS) of the longest run,
+    # after its first thousand records (start-up allocations)
+    longest = max(runs, key=lambda r: sum(o == r for o in owner))
+    pts = [(i, rss[i]) for i in range(len(records)) if owner[i] == longest]
+    pts = pts[min(bucket, len(pts) // 2) :]
+    mx = statistics.fmean(p[0] for p in pts)
+    my = statistics.fmean(p[1] for p in pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    checkpoints = []
+    if (out / CHECKPOINTS).exists():
+        checkpoints = [json.loads(line)["seconds"] for line in (out / CHECKPOINTS).open()]
+    states = sorted((out / "tune").glob("experiment_state-*.json"))
+    steps = sorted(r["controller_step"] for r in records if r.get("phase") != "reevaluation")
+    statuses = sorted({r["status"] for r in records})
+    tune_bytes = sum(p.stat().st_size for p in (out / "tune").rglob("*") if p.is_file())
+    return {
+        "records": len(records),
+        "search_records": len(steps),
+        "controller_steps_complete": steps == list(range(len(steps))),
+        "statuses": {s: sum(r["status"] == s for r in records) for s in statuses},
+        "buckets": rows,
+        "rss_growth_kb_per_trial": slope / 1024,
+        "tune_checkpoints": {
+            "count": len(checkpoints),
+            "mean_s": statistics.fmean(checkpoints) if checkpoints else None,
+            "max_s": max(checkpoints, default=None),
+            "total_s": sum(checkpoints),
+            "state_file_mb": max((p.stat().st_size for p in states), default=0) / 2**20,
+        },
+        "tune_folder_mb": tune_bytes / 2**20,
+        "tune_trial_dirs": sum(1 for p in (out / "tune").iterdir() if p.is_dir()),
+        "ledger_mb": (out / "ledger.jsonl").stat().st_size / 2**20,
+    }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what ``platform`` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--concurrent", type=int, default=8)
+    parser.add_argument("--algorithm", default="ppo")
+    parser.add_argument("--kill-at", type=int, default=None,
+                        help="SIGKILL the search at this many records (default: trials / 2; "
+                             "0: never)")  # fmt: skip
+    parser.add_argument("--bucket", type=int, default=1000, help="records per row")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="search config override")  # fmt: skip
+    parser.add_argument("--out", type=Path, help="search folder (default: a temporary one)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:
+        drive(args)
+        return
+
+    temp = None
+    if args.out is None:
+        temp = tempfile.mkdtemp(prefix="nasfpn-scale-")
+        args.out = Path(temp) / "search"
+    args.out = args.out.resolve()
+    if (args.out / "ledger.jsonl").exists():
+        raise SystemExit(f"{args.out} already holds a search: give a new --out folder")
+    args.out.mkdir(parents=True)
+    kill_at = args.trials // 2 if args.kill_at is None else args.kill_at
+    marker = str(args.out)
+    watch = LedgerWatch(args.out / "ledger.jsonl")
+    start = time.time()
+    killed_at = resume_first_record_s = relaunch = None
+    try:
+        driver = _start_driver(args, "first")
+        while driver.poll() is None:
+            time.sleep(0.2)
+            if kill_at and watch.records() >= kill_at:
+                killed_at = watch.records()
+                _kill_all(marker)
+                break
+        if killed_at is not None:
+            print(f"SIGKILLed the search at {killed_at} records; resuming", flush=True)
+            relaunch = time.time()
+            driver = _start_driver(args, "resumed")
+            seen = watch.records()
+            while driver.poll() is None:
+                time.sleep(0.05)
+                if resume_first_record_s is None and watch.records() > seen:
+                    resume_first_record_s = time.time() - relaunch
+            driver.wait()
+        if driver.returncode != 0:
+            raise SystemExit(f"the driver failed (exit {driver.returncode}); see {args.out}")
+    finally:
+        _kill_all(marker)
+    search_seconds = time.time() - start
+
+    t0 = time.time()
+    done = subprocess.run([sys.executable, "-m", "nasfpn", "search", "--resume", str(args.out)],
+                          capture_output=True, text=True)  # fmt: skip
+    resume_finished_s = time.time() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"nasfpn search --resume failed:\n{done.stdout}{done.stderr}")
+
+    from nasfpn.search import read_ledger
+    from nasfpn.search.driver import TUNE_SETTINGS
+
+    figures = analyse(args.out, args.bucket)
+    resume_first_trained_s = None
+    if relaunch is not None:
+        # the first record of a trial the resumed driver ran (not a replayed duplicate): Ray
+        # started again and a worker took a trial
+        trained = [r["end_time"] for r in read_ledger(args.out)
+                   if r["end_time"] > relaunch and r["status"] != "duplicate"]  # fmt: skip
+        resume_first_trained_s = min(trained) - relaunch if trained else None
+    buckets = figures["buckets"]
+    first, last = buckets[0], buckets[-1]
+    figures.update({
+        "trials": args.trials, "concurrent": args.concurrent, "algorithm": args.algorithm,
+        "killed_at": killed_at, "resume_first_record_s": resume_first_record_s,
+        "resume_first_trained_s": resume_first_trained_s,
+        "resume_finished_folder_s": resume_finished_s, "search_seconds": search_seconds,
+        "driver_cpu_last_over_first": last["driver_cpu_ms"] / first["driver_cpu_ms"],
+        "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
+        "settings": {k: os.environ.get(k, v) for k, v in TUNE_SETTINGS.items()},
+    })  # fmt: skip
+    print(f"{figures['records']} records ({figures['search_records']} search), statuses "
+          f"{figures['statuses']}, controller steps complete: "
+          f"{figures['controller_steps_complete']}")  # fmt: skip
+    print("| records | driver CPU ms/record | trained (not duplicates) | driver CPU ms/trained "
+          "trial | wall ms/record | driver RSS MB |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in buckets:
+        print(f"| {row['records']} | {row['driver_cpu_ms']:.1f} | "
+              f"{100 * row['trained_fraction']:.0f}% | {row['driver_cpu_ms_per_trained']:.1f} | "
+              f"{row['wall_ms']:.1f} | {row['rss_mb']:.0f} |")  # fmt: skip
+    ck = figures["tune_checkpoints"]
+    print(f"driver CPU per trial, last thousand / first: "
+          f"{figures['driver_cpu_last_over_first']:.2f}; memory growth "
+          f"{figures['rss_growth_kb_per_trial']:.1f} KB/trial")  # fmt: skip
+    mean = f"{ck['mean_s']:.3f}" if ck["mean_s"] is not None else "-"
+    print(f"Tune experiment checkpoints: {ck['count']}, mean {mean} s, max {ck['max_s']} s, "
+          f"state file {ck['state_file_mb']:.2f} MB; tune/ {figures['tune_folder_mb']:.1f} MB "
+          f"in {figures['tune_trial_dirs']} trial folders; ledger "
+          f"{figures['ledger_mb']:.1f} MB")  # fmt: skip
+    print(f"resume after SIGKILL at {killed_at}: first new record after "
+          f"{_seconds(resume_first_record_s)}, first trained one after "
+          f"{_seconds(resume_first_trained_s)}; `nasfpn search --resume` of the finished folder "
+          f"{resume_finished_s:.1f} s; whole run {search_seconds / 60:.1f} min")  # fmt: skip
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if temp is not None:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
