@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="a search YAML file (default: the built-in small search)")
     p.add_argument("--out", help="output folder (default runs/search-<date>-<time>)")
-    p.add_argument("--algorithm", choices=["reinforce", "ppo", "random", "evolution"])
+    p.add_argument("--algorithm", choices=["evolution", "reinforce", "ppo", "random"],
+                   help="search algorithm (default: evolution; the paper used ppo)")  # fmt: skip
     p.add_argument("--trials", type=int, help="controller samples to evaluate")
     p.add_argument("--seed", type=int)
     p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")

@@ -23,7 +23,8 @@ class SearchConfig:
     one of them gets a ledger record, whether it was trained or replayed as a duplicate.
     """
 
-    algorithm: str = "reinforce"  # reinforce | ppo | random | evolution
+    # the default follows the real-proxy comparison (docs/controller.md, "The default algorithm")
+    algorithm: str = "evolution"  # evolution | reinforce | ppo | random
     algorithm_options: dict[str, Any] = field(default_factory=dict)
     trials: int = 10
     seed: int = 0
