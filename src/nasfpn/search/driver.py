@@ -272,7 +272,8 @@ def run_search(
                     done = len(ledger)
                     runs += 1
                     if runs > 1:
-                        display.log(f"[tune run {runs}] the next {cfg.tune_run_trials} trials "
+                        size = cfg.tune_run_trials or "remaining"
+                        display.log(f"[tune run {runs}] the next {size} trials "
                                     "(tune_run_trials) in a new Tune run", flush=True)  # fmt: skip
                     searcher.start_run(cfg.tune_run_trials or None)
                     tune_run()
