@@ -1,11 +1,15 @@
 """The searcher's bookkeeping, driven by hand (no Ray cluster needed)."""
 
+import math
 import random
+import shutil
 
 import pytest
 from ray.tune.search import Searcher
 
+from nasfpn.analysis import load_ledger
 from nasfpn.controller import RandomSearch, make_algorithm
+from nasfpn.search import searcher as searcher_module
 from nasfpn.search.config import SearchConfig
 from nasfpn.search.export import rank
 from nasfpn.search.ledger import Ledger, read_ledger
@@ -98,9 +102,10 @@ def test_the_whole_result_comes_from_the_board(tmp_path) -> None:
     assert "lost with the driver's board" in r2["error"] and r3["status"] == "error"
 
 
-def test_resume_makes_again_a_proposal_the_state_was_saved_before(tmp_path) -> None:
+def test_resume_makes_again_a_proposal_the_state_was_saved_before(tmp_path, monkeypatch) -> None:
     # the state is saved at records only: a proposal made after the last save, whose record
     # reached the ledger before the driver died, is proposed again (the same) on resume
+    monkeypatch.setattr(searcher_module, "STATE_SECONDS", 0.0)  # save at every record
     s = _searcher(tmp_path, algorithm=make_algorithm("reinforce", SPACE, seed=3), trials=6)
     s.suggest("t1")
     s.on_trial_complete("t1", _ok(0.2))  # saved here
@@ -175,7 +180,10 @@ def test_failures_and_divergence(tmp_path) -> None:
     assert (diag["feedbacks"], diag["discarded"]) == (2, 2)  # errors teach nothing
 
 
-def test_resume_feeds_back_records_after_the_state_and_reruns_unfinished(tmp_path) -> None:
+def test_resume_feeds_back_records_after_the_state_and_reruns_unfinished(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(searcher_module, "STATE_SECONDS", 0.0)  # save at every record
     s = _searcher(tmp_path, algorithm=make_algorithm("reinforce", SPACE, seed=3), trials=6)
     configs = [s.suggest(t) for t in ("t1", "t2", "t3")]
     steps = [c["controller_step"] for c in configs]
@@ -190,6 +198,49 @@ def test_resume_feeds_back_records_after_the_state_and_reruns_unfinished(tmp_pat
     assert resumed.suggest("t7")["controller_step"] == steps[2]
     assert resumed.suggest("t8")["controller_step"] == 3  # then new proposals
     assert len(resumed.ledger) == 2
+
+
+@pytest.mark.parametrize("algorithm", ["reinforce", "ppo", "evolution"])
+@pytest.mark.parametrize("period", [0.0, math.inf], ids=["saved-each-record", "never-saved"])
+def test_a_resumed_controller_is_the_one_that_died(tmp_path, monkeypatch, algorithm, period):
+    # Proposals and feedback interleave (three trials in flight, finishing out of order); the
+    # state is saved at every record, or only when the search started. Either way the searcher
+    # resumed from the folder holds the same controller as the one that died: it learnt from
+    # the same records after the same proposals, so it proposes the same next.
+    monkeypatch.setattr(searcher_module, "STATE_SECONDS", period)
+    # small batches and populations, so that the controller learns within these 14 records
+    options = {"population_size": 4, "sample_size": 2} if algorithm == "evolution" else {
+        "batch_size": 2}  # fmt: skip
+
+    def make():
+        return make_algorithm(algorithm, SPACE, seed=5, **options)
+
+    s = _searcher(tmp_path / "died", algorithm=make(), trials=40)
+    live, n = [], 0
+    for step in range(14):
+        while len(live) < 3:
+            n += 1
+            live.append(f"t{n}")
+            s.suggest(live[-1])
+        done = live.pop(step % len(live))
+        s.on_trial_complete(done, _ok(random.Random(done).uniform(0.1, 0.5)))
+    records = read_ledger(tmp_path / "died")
+    assert all(r["controller_proposals"] > r["controller_step"] for r in records)
+    assert load_ledger(tmp_path / "died")["controller_proposals"].dtype == "Int64"
+    shutil.copytree(tmp_path / "died", tmp_path / "resumed")
+    resumed = _searcher(tmp_path / "resumed", algorithm=make(), trials=40)
+    assert resumed.algorithm.num_proposals == s.algorithm.num_proposals
+    assert sorted(p.id for p in resumed.pending) == sorted(s.live[t][0].id for t in live)
+    assert _same(resumed.algorithm.diagnostics(), s.algorithm.diagnostics())
+    assert [resumed.algorithm.propose().key for _ in range(6)] == [
+        s.algorithm.propose().key for _ in range(6)
+    ]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a
+    )
 
 
 def test_resume_refuses_a_ledger_without_state(tmp_path) -> None:

@@ -93,7 +93,8 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     ``search`` for a controller sample or ``reevaluation`` for an extra-seed run of a top
     architecture, ``reevaluation_of``: the trial it re-evaluates, ``seed``: the proxy training
     seed, ``precision``: fp32 or bf16; older ledgers lack the last four: ``search``, NaN,
-    NaN, NaN), every metric
+    NaN, NaN; ``controller_proposals``: the controller's proposals when it learnt from a
+    search record, ``<NA>`` elsewhere), every metric
     as its own float column (``AP`` ... ``APl``, ``params``, ``flops``, ``train_seconds``,
     ``eval_seconds``, ``epochs``, ``iterations``; NaN where the trial has none, as for
     duplicates and failures; metrics a newer search adds get columns too), one column per
@@ -126,6 +127,7 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
         frame[name] = frame[name].astype("float64")
     frame["controller_step"] = frame["controller_step"].astype("int64")
     frame["seed"] = frame["seed"].astype("Int64")
+    frame["controller_proposals"] = frame["controller_proposals"].astype("Int64")
     frame["duration"] = frame["end_time"] - frame["start_time"]
     frame["elapsed"] = frame["end_time"] - frame["start_time"].min()
     frame["failed"] = frame["status"].isin(FAILED)
@@ -142,7 +144,7 @@ def _flatten(record: dict[str, Any], number: int) -> dict[str, Any]:
     row: dict[str, Any] = {"record": number}
     for name in ("trial_id", "controller_step", "origin", "key", "reward", "status", "error",
                  "duplicate_of", "node", "start_time", "end_time", "config_hash",
-                 "reevaluation_of", "seed", "precision"):  # fmt: skip
+                 "reevaluation_of", "seed", "precision", "controller_proposals"):  # fmt: skip
         row[name] = record.get(name)
     row["phase"] = rewards.phase(record)
     for name in (*METRICS, *EXTRA):

@@ -143,6 +143,11 @@ class Algorithm(ABC):
         self._num_discarded += 1
 
     @property
+    def num_proposals(self) -> int:
+        """How many proposals were made so far (the next proposal's ``id``)."""
+        return self._next_id
+
+    @property
     def outstanding(self) -> tuple[Proposal, ...]:
         """The proposals still waiting for feedback, oldest first (kept by :meth:`state_dict`)."""
         return tuple(self._outstanding[i] for i in sorted(self._outstanding))

@@ -282,7 +282,7 @@ def _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, hashes, total: int)
             took[job.kind].append(record["end_time"] - begun)
             elapsed = time.time() - started
             left = _time_left(took, [j for j, _ in running.values()] + pending, cfg.concurrent)
-            log(f"[{len(ledger.records):>4}/{total}] {record['status']:<8} {job.kind:<7} "
+            log(f"[{len(ledger):>4}/{total}] {record['status']:<8} {job.kind:<7} "
                 f"{job.name:<12} AP {record['AP']:.4f} | {elapsed / 60:.1f} min elapsed, "
                 f"~{left / 60:.1f} min left", flush=True)  # fmt: skip
 

@@ -277,6 +277,7 @@ def run_search(
                                     "(tune_run_trials) in a new Tune run", flush=True)  # fmt: skip
                     searcher.start_run(cfg.tune_run_trials or None)
                     tune_run()
+                    searcher.flush()
                     _drop_finished_tune_state(out / "tune")
                     if len(ledger) == done and not searcher.finished:
                         raise RuntimeError(
@@ -284,6 +285,7 @@ def run_search(
                             f"search is not finished; see {out / RAY_LOG}"
                         )
     writer.close()
-    best = export_results(out, ledger.records, space, cfg.top_k, proxy_hash)
-    extra = sum(rewards.phase(r) == rewards.REEVALUATION for r in ledger.records)
+    records = ledger.records
+    best = export_results(out, records, space, cfg.top_k, proxy_hash)
+    extra = sum(rewards.phase(r) == rewards.REEVALUATION for r in records)
     return SearchSummary(out, len(ledger) - extra, best, time.time() - start, extra)
