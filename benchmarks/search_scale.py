@@ -17,12 +17,18 @@ CPU time and resident memory, one a second):
 - driver CPU per trial: the driver process's CPU seconds (every thread) per ledger record;
 - wall time per trial: seconds per ledger record (all processes share the machine's cores);
 - driver memory: resident set size, and its growth per trial (a straight-line fit);
+- where the machine's time goes: the CPU per trial of each kind of process the run started
+  (the driver, Ray's GCS and raylet, the trial workers, the board actor, Ray's others), read
+  from /proc every 2 s, and the driver's seconds in Python's garbage collector;
 - Tune's experiment checkpoints: how many, their mean and largest time, the state file's size;
 - resume: from the relaunch after the SIGKILL to its first new record, and the whole
   ``nasfpn search --resume`` of the finished folder.
 
     uv run python benchmarks/search_scale.py [--trials 10000] [--concurrent 8]
         [--algorithm ppo] [--kill-at 5000] [--out DIR] [--json FILE]
+
+``NASFPN_SCALE_PROFILE=1`` profiles the driver (cProfile, ``driver-*.prof`` in the folder);
+``NASFPN_SCALE_OBJECTS=SECONDS`` writes its live Python objects by type that often.
 
 On a 2-core machine 10,000 trials took 9 min with PPO (most of its late samples are
 duplicates, replayed without a trial) and 18-32 min with random search (every sample a trial).
@@ -50,6 +56,8 @@ from typing import Any
 
 SAMPLES = "driver_samples.jsonl"  # one line a second: time, CPU seconds, RSS, run number
 CHECKPOINTS = "tune_checkpoints.jsonl"  # one line per Tune experiment checkpoint: its seconds
+PROCESSES = "process_cpu.jsonl"  # every 2 s: CPU seconds so far by kind of process
+OBJECTS = "driver_objects.jsonl"  # NASFPN_SCALE_OBJECTS=SECONDS: live objects by type
 MARK = "NASFPN_SEARCH_SCALE"  # environment marker of every process a run started
 
 
@@ -93,14 +101,46 @@ def _rss_bytes() -> int:
     return 0
 
 
+class GcClock:
+    """The seconds the driver spent in Python's cyclic garbage collector (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.seconds, self.started = 0.0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self.started
+
+
 def _sample_forever(path: Path, run: int) -> None:
+    gc_clock = GcClock()
     with path.open("a") as out:
         while True:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             out.write(json.dumps({"time": time.time(), "cpu": usage.ru_utime + usage.ru_stime,
-                                  "rss": _rss_bytes(), "run": run}) + "\n")  # fmt: skip
+                                  "rss": _rss_bytes(), "gc": gc_clock.seconds,
+                                  "run": run}) + "\n")  # fmt: skip
             out.flush()
             time.sleep(1.0)
+
+
+def _count_objects_forever(path: Path, every: float) -> None:
+    """Every ``every`` seconds, the driver's live Python objects by type (``NASFPN_SCALE_OBJECTS``:
+    what the driver's memory growth is made of, if it is Python objects at all)."""
+    import collections
+    import gc
+
+    while True:
+        time.sleep(every)
+        counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        with path.open("a") as out:
+            out.write(json.dumps({"time": time.time(), "rss": _rss_bytes(),
+                                  "types": dict(counts.most_common(60))}) + "\n")  # fmt: skip
 
 
 def _time_tune_checkpoints(path: Path) -> None:
@@ -130,6 +170,10 @@ def drive(args: argparse.Namespace) -> None:
     run = int(time.time())  # this driver's samples
     threading.Thread(target=_sample_forever, args=(out / SAMPLES, run), daemon=True).start()
     _time_tune_checkpoints(out / CHECKPOINTS)
+    if os.environ.get("NASFPN_SCALE_OBJECTS"):
+        every = float(os.environ["NASFPN_SCALE_OBJECTS"])
+        threading.Thread(target=_count_objects_forever, args=(out / OBJECTS, every),
+                         daemon=True).start()  # fmt: skip
     cfg = None
     if not resume:
         base = {"trials": args.trials, "concurrent": args.concurrent,
@@ -196,6 +240,43 @@ def _marked_pids(value: str) -> list[int]:
     return found
 
 
+def _kind(cmdline: bytes) -> str:
+    """Which part of the search a process is: the driver, Ray's GCS and raylet, a trial's
+    worker, the board actor, or Ray's other processes (dashboard, agents, monitors)."""
+    args = cmdline.split(b"\0")
+    if b"--drive" in args:
+        return "driver"
+    text = cmdline.replace(b"\0", b" ")
+    for name, kind in ((b"gcs_server", "gcs"), (b"raylet", "raylet"),
+                       (b"ray::TrialBoard", "board")):  # fmt: skip
+        if name in text:
+            return kind
+    return "workers" if text.startswith(b"ray::") else "ray_other"
+
+
+def _sample_processes(value: str, path: Path, stop: threading.Event) -> None:
+    """Every 2 s, the CPU seconds each kind of process of this run has used so far (a process
+    that ended keeps its last reading): where the machine's time per trial goes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seen: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds at the last look)
+    with path.open("a") as out:
+        while not stop.wait(2.0):
+            for pid in _marked_pids(value):
+                try:
+                    stat = (Path("/proc") / str(pid) / "stat").read_bytes()
+                    # read each time: a worker's title changes with the actor it hosts
+                    kind = _kind((Path("/proc") / str(pid) / "cmdline").read_bytes())
+                except OSError:
+                    continue
+                fields = stat.rsplit(b")", 1)[1].split()
+                seen[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)
+            totals: dict[str, float] = {}
+            for kind, cpu in seen.values():
+                totals[kind] = totals.get(kind, 0.0) + cpu
+            out.write(json.dumps({"time": time.time(), "cpu": totals}) + "\n")
+            out.flush()
+
+
 def _kill_all(value: str) -> None:
     for _ in range(50):
         pids = _marked_pids(value)
@@ -234,14 +315,23 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
     ends = [r["end_time"] for r in records]
     # each record belongs to the driver run that was alive when it was written
     cpu: list[float | None] = [None] * len(records)
+    gc_seconds: list[float | None] = [None] * len(records)
     rss: list[float | None] = [None] * len(records)
     owner: list[int | None] = [None] * len(records)
     for run, ss in runs.items():
         c = _per_record(ss, ends, "cpu")
         m = _per_record(ss, ends, "rss")
+        g = _per_record([{"gc": 0.0, **s} for s in ss], ends, "gc")
         for i in range(len(records)):
             if c[i] is not None:
-                cpu[i], rss[i], owner[i] = c[i], m[i], run
+                cpu[i], rss[i], gc_seconds[i], owner[i] = c[i], m[i], g[i], run
+    # CPU seconds of each kind of process (the driver, GCS, raylet, workers, ...) at each record
+    by_kind: dict[str, list[float | None]] = {}
+    if (out / PROCESSES).exists():
+        procs = [json.loads(line) for line in (out / PROCESSES).open()]
+        for kind in sorted({k for p in procs for k in p["cpu"]}):
+            series = [{"time": p["time"], "cpu": p["cpu"].get(kind, 0.0)} for p in procs]
+            by_kind[kind] = _per_record(series, ends, "cpu")
     rows = []
     for lo in range(0, len(records), bucket):
         hi = min(lo + bucket, len(records)) - 1
@@ -263,10 +353,15 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
             "records": f"{lo + 1}-{hi + 1}",
             "driver_cpu_ms": 1000 * (cpu[b] - cpu[a]) / n,
             "driver_cpu_ms_per_trained": 1000 * (cpu[b] - cpu[a]) / max(trained, 1),
+            "driver_gc_ms": 1000 * (gc_seconds[b] - gc_seconds[a]) / n,
             "trained_fraction": trained / n,
             "wall_ms": 1000 * (ends[b] - ends[a]) / n,
             "rss_mb": rss[b] / 2**20,
             "records_measured": n,
+            "cpu_ms_by_process": {
+                kind: 1000 * (v[b] - v[a]) / n
+                for kind, v in by_kind.items() if v[a] is not None and v[b] is not None
+            },
         })  # fmt: skip
     # memory growth per trial: a least-squares line through (record, RSS) of the longest run,
     # after its first thousand records (start-up allocations)
@@ -346,6 +441,10 @@ def main() -> None:
     kill_at = args.trials // 2 if args.kill_at is None else args.kill_at
     marker = str(args.out)
     watch = LedgerWatch(args.out / "ledger.jsonl")
+    stop_sampling = threading.Event()
+    sampler = threading.Thread(target=_sample_processes, daemon=True,
+                               args=(marker, args.out / PROCESSES, stop_sampling))  # fmt: skip
+    sampler.start()
     start = time.time()
     killed_at = resume_first_record_s = relaunch = None
     try:
@@ -370,6 +469,8 @@ def main() -> None:
             raise SystemExit(f"the driver failed (exit {driver.returncode}); see {args.out}")
     finally:
         _kill_all(marker)
+        stop_sampling.set()
+        sampler.join()
     search_seconds = time.time() - start
 
     t0 = time.time()
@@ -404,13 +505,17 @@ def main() -> None:
     print(f"{figures['records']} records ({figures['search_records']} search), statuses "
           f"{figures['statuses']}, controller steps complete: "
           f"{figures['controller_steps_complete']}")  # fmt: skip
-    print("| records | driver CPU ms/record | trained (not duplicates) | driver CPU ms/trained "
-          "trial | wall ms/record | driver RSS MB |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|")
+    kinds = sorted({k for row in buckets for k in row["cpu_ms_by_process"]})
+    print("| records | driver CPU ms/record | of it in Python's GC | trained (not duplicates) | "
+          "driver CPU ms/trained trial | wall ms/record | driver RSS MB | "
+          + "".join(f"{k} CPU ms/record | " for k in kinds))  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
     for row in buckets:
-        print(f"| {row['records']} | {row['driver_cpu_ms']:.1f} | "
+        by = row["cpu_ms_by_process"]
+        print(f"| {row['records']} | {row['driver_cpu_ms']:.1f} | {row['driver_gc_ms']:.1f} | "
               f"{100 * row['trained_fraction']:.0f}% | {row['driver_cpu_ms_per_trained']:.1f} | "
-              f"{row['wall_ms']:.1f} | {row['rss_mb']:.0f} |")  # fmt: skip
+              f"{row['wall_ms']:.1f} | {row['rss_mb']:.0f} | "
+              + "".join(f"{by[k]:.1f} | " if k in by else "- | " for k in kinds))  # fmt: skip
     ck = figures["tune_checkpoints"]
     print(f"driver CPU per trial, last thousand / first: "
           f"{figures['driver_cpu_last_over_first']:.2f}; memory growth "

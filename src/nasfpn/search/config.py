@@ -48,11 +48,11 @@ class SearchConfig:
 
     # failures and duplicates
     max_failures: int = 2  # retries of a trial whose worker died (infrastructure failures)
-    # Ray Tune keeps every trial of a Tune run in the driver's memory and walks them all at each
-    # step, so a long search runs as consecutive Tune runs of at most this many trials each
-    # (between two, the last trials of one finish before the next starts; 0: a single run).
-    # docs/search.md, "Paper-scale driver"
-    tune_run_trials: int = 2000
+    # Ray Tune keeps every trial of a Tune run in the driver's memory (about 50 KB each), so a
+    # long search runs as consecutive Tune runs of at most this many trials each (between two,
+    # the last trials of one finish before the next starts: about concurrent / (2 x this) of
+    # the slots' time idles; 0: a single run). docs/search.md, "Paper-scale driver"
+    tune_run_trials: int = 1000
     penalty: float = 0.0  # reward fed back for a diverged trial
     # a trial stopped by the proxy's max_train_seconds safety net (status timeout): discard it
     # like an infrastructure failure (the controller learns nothing), or feed back `penalty`

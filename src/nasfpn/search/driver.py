@@ -178,9 +178,9 @@ def run_search(
     signature and result): benchmarks/search_scale.py runs the real driver with an instant one.
     """
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from tensorboardX import SummaryWriter
 
+    from nasfpn.search.schedulers import UnfinishedASHAScheduler, UnfinishedFIFOScheduler
     from nasfpn.search.trainable import proxy_trainable
 
     start = time.time()
@@ -235,9 +235,10 @@ def run_search(
             )  # fmt: skip
 
             def tune_run() -> None:
-                scheduler = None
+                # Tune's FIFO or ASHA, choosing among the unfinished trials (schedulers.py)
+                scheduler = UnfinishedFIFOScheduler()
                 if cfg.asha:
-                    scheduler = ASHAScheduler(
+                    scheduler = UnfinishedASHAScheduler(
                         metric="AP", mode="max", time_attr="epoch", max_t=proxy.epochs,
                         grace_period=cfg.asha_grace_epochs, reduction_factor=cfg.asha_reduction,
                     )  # fmt: skip
