@@ -31,13 +31,14 @@ CPU time and resident memory, one a second):
 ``NASFPN_SCALE_OBJECTS=SECONDS`` writes its live Python objects by type that often.
 
 On a 2-core machine 10,000 trials took 9 min with PPO (most of its late samples are
-duplicates, replayed without a trial) and 18-32 min with random search (every sample a trial).
+duplicates, replayed without a trial) and 17-32 min with random search (every sample a trial).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -117,14 +118,37 @@ class GcClock:
             self.seconds += time.perf_counter() - self.started
 
 
+def reference_work() -> None:
+    """A fixed piece of pure-Python work (dicts, strings, JSON: what the driver's own work is
+    made of), about 2 ms on these machines."""
+    record = {"trial_id": "t", "reward": 0.5, "metrics": {"AP": 0.5, "AP50": 0.7}}
+    for i in range(400):
+        json.loads(json.dumps({**record, "step": i, "key": f"{i:016x}"}))
+
+
 def _sample_forever(path: Path, run: int) -> None:
+    """Once a second: the driver's CPU seconds, RSS and GC seconds; every 5 s also the thread
+    CPU time of :func:`reference_work` run here, in the driver, as the machine's speed for the
+    driver's kind of work at that moment (these machines drift by a third and more over a run:
+    benchmarks/README.md, "Paper-scale driver"), and the CPU that reference itself took."""
     gc_clock = GcClock()
+    spent = 0.0  # CPU seconds of the reference runs, to take off the driver's
+    reference = None
     with path.open("a") as out:
-        while True:
+        for tick in itertools.count():
+            if tick % 5 == 0:
+                times = []
+                for _ in range(3):
+                    start = time.thread_time()
+                    reference_work()
+                    times.append(time.thread_time() - start)
+                spent += sum(times)
+                reference = min(times)
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            out.write(json.dumps({"time": time.time(), "cpu": usage.ru_utime + usage.ru_stime,
+            out.write(json.dumps({"time": time.time(),
+                                  "cpu": usage.ru_utime + usage.ru_stime - spent,
                                   "rss": _rss_bytes(), "gc": gc_clock.seconds,
-                                  "run": run}) + "\n")  # fmt: skip
+                                  "reference": reference, "run": run}) + "\n")  # fmt: skip
             out.flush()
             time.sleep(1.0)
 
@@ -258,7 +282,9 @@ def _sample_processes(value: str, path: Path, stop: threading.Event) -> None:
     """Every 2 s, the CPU seconds each kind of process of this run has used so far (a process
     that ended keeps its last reading): where the machine's time per trial goes."""
     tick = os.sysconf("SC_CLK_TCK")
-    seen: dict[int, tuple[str, float]] = {}  # pid -> (kind, CPU seconds at the last look)
+    # (pid, start time) -> (kind, CPU seconds at the last look); the start time tells a reused
+    # pid from the process that had it before
+    seen: dict[tuple[int, bytes], tuple[str, float]] = {}
     with path.open("a") as out:
         while not stop.wait(2.0):
             for pid in _marked_pids(value):
@@ -268,8 +294,8 @@ def _sample_processes(value: str, path: Path, stop: threading.Event) -> None:
                     kind = _kind((Path("/proc") / str(pid) / "cmdline").read_bytes())
                 except OSError:
                     continue
-                fields = stat.rsplit(b")", 1)[1].split()
-                seen[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)
+                fields = stat.rsplit(b")", 1)[1].split()  # fields 3.. of proc(5)'s stat
+                seen[pid, fields[19]] = (kind, (int(fields[11]) + int(fields[12])) / tick)
             totals: dict[str, float] = {}
             for kind, cpu in seen.values():
                 totals[kind] = totals.get(kind, 0.0) + cpu
@@ -349,8 +375,14 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
         n = b - a
         # trained: records of a Tune trial (not a replayed duplicate), between a and b
         trained = sum(records[i]["status"] != "duplicate" for i in range(a + 1, b + 1))
+        # the machine's speed meanwhile: the median reference time of the driver's samples
+        # between the bucket's first and last record
+        refs = [s["reference"] for s in runs[owner[a]]
+                if s.get("reference") and ends[a] <= s["time"] <= ends[b]]  # fmt: skip
+        reference_ms = 1000 * statistics.median(refs) if refs else None
         rows.append({
             "records": f"{lo + 1}-{hi + 1}",
+            "reference_ms": reference_ms,
             "driver_cpu_ms": 1000 * (cpu[b] - cpu[a]) / n,
             "driver_cpu_ms_per_trained": 1000 * (cpu[b] - cpu[a]) / max(trained, 1),
             "driver_gc_ms": 1000 * (gc_seconds[b] - gc_seconds[a]) / n,
@@ -363,6 +395,21 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
                 for kind, v in by_kind.items() if v[a] is not None and v[b] is not None
             },
         })  # fmt: skip
+    # The driver's CPU per record is its work per record plus what its loops cost per second
+    # (Tune's event loop polls every 0.1 s, Ray's threads, the display): when the workers slow
+    # down (a slower phase of the machine), each record takes more wall time and so more of the
+    # second part. A least-squares line of driver CPU on wall time over the buckets separates
+    # the two; "driver_work_ms" is a bucket's CPU per record less its per-second part.
+    per_second = None
+    if len(rows) >= 3:
+        xs = [r["wall_ms"] for r in rows]
+        ys = [r["driver_cpu_ms"] for r in rows]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx > 0:
+            per_second = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+            for r in rows:
+                r["driver_work_ms"] = r["driver_cpu_ms"] - per_second * r["wall_ms"]
     # memory growth per trial: a least-squares line through (record, RSS) of the longest run,
     # after its first thousand records (start-up allocations)
     longest = max(runs, key=lambda r: sum(o == r for o in owner))
@@ -385,6 +432,7 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
         "statuses": {s: sum(r["status"] == s for r in records) for s in statuses},
         "buckets": rows,
         "rss_growth_kb_per_trial": slope / 1024,
+        "driver_cpu_per_wall_second": per_second,  # seconds of CPU a second (fraction of a core)
         "tune_checkpoints": {
             "count": len(checkpoints),
             "mean_s": statistics.fmean(checkpoints) if checkpoints else None,
@@ -499,6 +547,15 @@ def main() -> None:
         "resume_first_trained_s": resume_first_trained_s,
         "resume_finished_folder_s": resume_finished_s, "search_seconds": search_seconds,
         "driver_cpu_last_over_first": last["driver_cpu_ms"] / first["driver_cpu_ms"],
+        # the same in units of the reference work timed meanwhile in the driver (the machine's
+        # drift in speed taken out)
+        "driver_cpu_last_over_first_at_reference_speed": (
+            (last["driver_cpu_ms"] / last["reference_ms"])
+            / (first["driver_cpu_ms"] / first["reference_ms"])
+            if first["reference_ms"] and last["reference_ms"] else None),
+        # the driver's work per record alone (its per-second part taken out, see analyse)
+        "driver_work_last_over_first": (last["driver_work_ms"] / first["driver_work_ms"]
+                                        if "driver_work_ms" in first else None),
         "machine": f"{_cpu_model()}, {os.cpu_count()} cores",
         "settings": {k: os.environ.get(k, v) for k, v in TUNE_SETTINGS.items()},
     })  # fmt: skip
@@ -506,19 +563,32 @@ def main() -> None:
           f"{figures['statuses']}, controller steps complete: "
           f"{figures['controller_steps_complete']}")  # fmt: skip
     kinds = sorted({k for row in buckets for k in row["cpu_ms_by_process"]})
-    print("| records | driver CPU ms/record | of it in Python's GC | trained (not duplicates) | "
+    print("| records | driver CPU ms/record | of it in Python's GC | reference work ms | driver "
+          "CPU / reference | trained (not duplicates) | "
           "driver CPU ms/trained trial | wall ms/record | driver RSS MB | "
           + "".join(f"{k} CPU ms/record | " for k in kinds))  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
     for row in buckets:
         by = row["cpu_ms_by_process"]
+        ref = row["reference_ms"]
         print(f"| {row['records']} | {row['driver_cpu_ms']:.1f} | {row['driver_gc_ms']:.1f} | "
-              f"{100 * row['trained_fraction']:.0f}% | {row['driver_cpu_ms_per_trained']:.1f} | "
+              + (f"{ref:.2f} | {row['driver_cpu_ms'] / ref:.2f} | " if ref else "- | - | ")
+              + f"{100 * row['trained_fraction']:.0f}% | {row['driver_cpu_ms_per_trained']:.1f} | "
               f"{row['wall_ms']:.1f} | {row['rss_mb']:.0f} | "
               + "".join(f"{by[k]:.1f} | " if k in by else "- | " for k in kinds))  # fmt: skip
     ck = figures["tune_checkpoints"]
+    at_reference = figures["driver_cpu_last_over_first_at_reference_speed"]
+    work = figures["driver_work_last_over_first"]
+    if work is not None:
+        print(f"driver CPU = work per record + {figures['driver_cpu_per_wall_second']:.3f} s a "
+              "second of wall time (least squares over the rows); work per record: "
+              + ", ".join(f"{r['records']} {r['driver_work_ms']:.1f} ms"
+                          for r in buckets))  # fmt: skip
     print(f"driver CPU per trial, last thousand / first: "
-          f"{figures['driver_cpu_last_over_first']:.2f}; memory growth "
+          f"{figures['driver_cpu_last_over_first']:.2f}"
+          + (f" ({at_reference:.2f} at the reference's speed)" if at_reference else "")
+          + (f", its work per record alone {work:.2f}" if work is not None else "")
+          + "; memory growth "
           f"{figures['rss_growth_kb_per_trial']:.1f} KB/trial")  # fmt: skip
     mean = f"{ck['mean_s']:.3f}" if ck["mean_s"] is not None else "-"
     print(f"Tune experiment checkpoints: {ck['count']}, mean {mean} s, max {ck['max_s']} s, "
