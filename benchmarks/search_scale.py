@@ -20,6 +20,9 @@ CPU time and resident memory, one a second):
 - where the machine's time goes: the CPU per trial of each kind of process the run started
   (the driver, Ray's GCS and raylet, the trial workers, the board actor, Ray's others), read
   from /proc every 2 s, and the driver's seconds in Python's garbage collector;
+- the driver's main thread (Tune's loop, the searcher, the ledger): its CPU per record;
+- worker processes Ray started, and how many came up as trial actors (Tune's actor churn:
+  benchmarks/README.md, "Paper-scale driver");
 - Tune's experiment checkpoints: how many, their mean and largest time, the state file's size;
 - resume: from the relaunch after the SIGKILL to its first new record, and the whole
   ``nasfpn search --resume`` of the finished folder.
@@ -31,7 +34,7 @@ CPU time and resident memory, one a second):
 ``NASFPN_SCALE_OBJECTS=SECONDS`` writes its live Python objects by type that often.
 
 On a 2-core machine 10,000 trials took 9 min with PPO (most of its late samples are
-duplicates, replayed without a trial) and 17-32 min with random search (every sample a trial).
+duplicates, replayed without a trial) and 17-40 min with random search (every sample a trial).
 """
 
 from __future__ import annotations
@@ -127,11 +130,15 @@ def reference_work() -> None:
 
 
 def _sample_forever(path: Path, run: int) -> None:
-    """Once a second: the driver's CPU seconds, RSS and GC seconds; every 5 s also the thread
+    """Once a second: the driver's CPU seconds (all threads, and its main thread's alone), RSS
+    and GC seconds; every 5 s also the thread
     CPU time of :func:`reference_work` run here, in the driver, as the machine's speed for the
     driver's kind of work at that moment (these machines drift by a third and more over a run:
     benchmarks/README.md, "Paper-scale driver"), and the CPU that reference itself took."""
     gc_clock = GcClock()
+    # the CPU clock of the driver's main thread: Tune's event loop, the searcher, the ledger (the
+    # other threads are Ray's, the console's and these samplers)
+    main_clock = time.pthread_getcpuclockid(threading.main_thread().ident)
     spent = 0.0  # CPU seconds of the reference runs, to take off the driver's
     reference = None
     with path.open("a") as out:
@@ -147,6 +154,7 @@ def _sample_forever(path: Path, run: int) -> None:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             out.write(json.dumps({"time": time.time(),
                                   "cpu": usage.ru_utime + usage.ru_stime - spent,
+                                  "main_cpu": time.clock_gettime(main_clock),
                                   "rss": _rss_bytes(), "gc": gc_clock.seconds,
                                   "reference": reference, "run": run}) + "\n")  # fmt: skip
             out.flush()
@@ -280,26 +288,34 @@ def _kind(cmdline: bytes) -> str:
 
 def _sample_processes(value: str, path: Path, stop: threading.Event) -> None:
     """Every 2 s, the CPU seconds each kind of process of this run has used so far (a process
-    that ended keeps its last reading): where the machine's time per trial goes."""
+    that ended keeps its last reading): where the machine's time per trial goes; and how many
+    worker processes have started so far, and how many of them got as far as hosting a trial
+    actor (Tune stops a starting actor when its trial takes a freed one, see analyse)."""
     tick = os.sysconf("SC_CLK_TCK")
     # (pid, start time) -> (kind, CPU seconds at the last look); the start time tells a reused
     # pid from the process that had it before
     seen: dict[tuple[int, bytes], tuple[str, float]] = {}
+    actors: set[tuple[int, bytes]] = set()  # worker processes seen hosting a trial actor
     with path.open("a") as out:
         while not stop.wait(2.0):
             for pid in _marked_pids(value):
                 try:
                     stat = (Path("/proc") / str(pid) / "stat").read_bytes()
                     # read each time: a worker's title changes with the actor it hosts
-                    kind = _kind((Path("/proc") / str(pid) / "cmdline").read_bytes())
+                    cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
                 except OSError:
                     continue
                 fields = stat.rsplit(b")", 1)[1].split()  # fields 3.. of proc(5)'s stat
-                seen[pid, fields[19]] = (kind, (int(fields[11]) + int(fields[12])) / tick)
+                key = (pid, fields[19])
+                seen[key] = (_kind(cmdline), (int(fields[11]) + int(fields[12])) / tick)
+                if cmdline.startswith(b"ray::ImplicitFunc"):
+                    actors.add(key)
             totals: dict[str, float] = {}
             for kind, cpu in seen.values():
                 totals[kind] = totals.get(kind, 0.0) + cpu
-            out.write(json.dumps({"time": time.time(), "cpu": totals}) + "\n")
+            workers = sum(kind == "workers" for kind, _ in seen.values())
+            out.write(json.dumps({"time": time.time(), "cpu": totals, "workers": workers,
+                                  "actors": len(actors)}) + "\n")  # fmt: skip
             out.flush()
 
 
@@ -341,6 +357,7 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
     ends = [r["end_time"] for r in records]
     # each record belongs to the driver run that was alive when it was written
     cpu: list[float | None] = [None] * len(records)
+    main_cpu: list[float | None] = [None] * len(records)
     gc_seconds: list[float | None] = [None] * len(records)
     rss: list[float | None] = [None] * len(records)
     owner: list[int | None] = [None] * len(records)
@@ -348,16 +365,25 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
         c = _per_record(ss, ends, "cpu")
         m = _per_record(ss, ends, "rss")
         g = _per_record([{"gc": 0.0, **s} for s in ss], ends, "gc")
+        t = (_per_record(ss, ends, "main_cpu") if all("main_cpu" in s for s in ss)
+             else [None] * len(ends))  # fmt: skip
         for i in range(len(records)):
             if c[i] is not None:
                 cpu[i], rss[i], gc_seconds[i], owner[i] = c[i], m[i], g[i], run
+                main_cpu[i] = t[i]
     # CPU seconds of each kind of process (the driver, GCS, raylet, workers, ...) at each record
     by_kind: dict[str, list[float | None]] = {}
+    # worker processes started and trial actors up, so far, at each record
+    started: list[float | None] = [None] * len(records)
+    actors: list[float | None] = [None] * len(records)
     if (out / PROCESSES).exists():
         procs = [json.loads(line) for line in (out / PROCESSES).open()]
         for kind in sorted({k for p in procs for k in p["cpu"]}):
             series = [{"time": p["time"], "cpu": p["cpu"].get(kind, 0.0)} for p in procs]
             by_kind[kind] = _per_record(series, ends, "cpu")
+        if procs and "workers" in procs[-1]:
+            started = _per_record(procs, ends, "workers")
+            actors = _per_record(procs, ends, "actors")
     rows = []
     for lo in range(0, len(records), bucket):
         hi = min(lo + bucket, len(records)) - 1
@@ -385,11 +411,20 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
             "reference_ms": reference_ms,
             "driver_cpu_ms": 1000 * (cpu[b] - cpu[a]) / n,
             "driver_cpu_ms_per_trained": 1000 * (cpu[b] - cpu[a]) / max(trained, 1),
+            # of it on the driver's main thread (Tune's loop, the searcher, the ledger)
+            "driver_main_ms": (1000 * (main_cpu[b] - main_cpu[a]) / n
+                               if None not in (main_cpu[a], main_cpu[b]) else None),
             "driver_gc_ms": 1000 * (gc_seconds[b] - gc_seconds[a]) / n,
             "trained_fraction": trained / n,
             "wall_ms": 1000 * (ends[b] - ends[a]) / n,
             "rss_mb": rss[b] / 2**20,
             "records_measured": n,
+            # worker processes started between the bucket's first and last record (rounded
+            # from the 2-s samples), and how many of them came up as trial actors
+            "worker_processes": (round(started[b] - started[a])
+                                 if None not in (started[a], started[b]) else None),
+            "trial_actors": (round(actors[b] - actors[a])
+                             if None not in (actors[a], actors[b]) else None),
             "cpu_ms_by_process": {
                 kind: 1000 * (v[b] - v[a]) / n
                 for kind, v in by_kind.items() if v[a] is not None and v[b] is not None
@@ -408,8 +443,14 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
         sxx = sum((x - mx) ** 2 for x in xs)
         if sxx > 0:
             per_second = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-            for r in rows:
-                r["driver_work_ms"] = r["driver_cpu_ms"] - per_second * r["wall_ms"]
+            work = [r["driver_cpu_ms"] - per_second * r["wall_ms"] for r in rows]
+            # a line that leaves a row no work at all does not describe the run (the machine
+            # changed speed, or Tune's actor churn changed the work per record, in mid-run)
+            if min(work) > 0:
+                for r, w in zip(rows, work):
+                    r["driver_work_ms"] = w
+            else:
+                per_second = None
     # memory growth per trial: a least-squares line through (record, RSS) of the longest run,
     # after its first thousand records (start-up allocations)
     longest = max(runs, key=lambda r: sum(o == r for o in owner))
@@ -553,6 +594,9 @@ def main() -> None:
             (last["driver_cpu_ms"] / last["reference_ms"])
             / (first["driver_cpu_ms"] / first["reference_ms"])
             if first["reference_ms"] and last["reference_ms"] else None),
+        "driver_main_last_over_first": (last["driver_main_ms"] / first["driver_main_ms"]
+                                        if first["driver_main_ms"] and last["driver_main_ms"]
+                                        else None),
         # the driver's work per record alone (its per-second part taken out, see analyse)
         "driver_work_last_over_first": (last["driver_work_ms"] / first["driver_work_ms"]
                                         if "driver_work_ms" in first else None),
@@ -563,22 +607,32 @@ def main() -> None:
           f"{figures['statuses']}, controller steps complete: "
           f"{figures['controller_steps_complete']}")  # fmt: skip
     kinds = sorted({k for row in buckets for k in row["cpu_ms_by_process"]})
-    print("| records | driver CPU ms/record | of it in Python's GC | reference work ms | driver "
+    print("| records | driver CPU ms/record | of it on its main thread | of it in Python's GC | "
+          "reference work ms | driver "
           "CPU / reference | trained (not duplicates) | "
-          "driver CPU ms/trained trial | wall ms/record | driver RSS MB | "
+          "driver CPU ms/trained trial | wall ms/record | driver RSS MB | worker processes "
+          "started (came up as trial actors) | "
           + "".join(f"{k} CPU ms/record | " for k in kinds))  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
     for row in buckets:
         by = row["cpu_ms_by_process"]
         ref = row["reference_ms"]
-        print(f"| {row['records']} | {row['driver_cpu_ms']:.1f} | {row['driver_gc_ms']:.1f} | "
+        on_main = row["driver_main_ms"]
+        print(f"| {row['records']} | {row['driver_cpu_ms']:.1f} | "
+              + (f"{on_main:.1f} | " if on_main is not None else "- | ")
+              + f"{row['driver_gc_ms']:.1f} | "
               + (f"{ref:.2f} | {row['driver_cpu_ms'] / ref:.2f} | " if ref else "- | - | ")
               + f"{100 * row['trained_fraction']:.0f}% | {row['driver_cpu_ms_per_trained']:.1f} | "
               f"{row['wall_ms']:.1f} | {row['rss_mb']:.0f} | "
+              + (f"{row['worker_processes']} ({row['trial_actors']}) | "
+                 if row.get("worker_processes") is not None else "- | ")
               + "".join(f"{by[k]:.1f} | " if k in by else "- | " for k in kinds))  # fmt: skip
     ck = figures["tune_checkpoints"]
     at_reference = figures["driver_cpu_last_over_first_at_reference_speed"]
     work = figures["driver_work_last_over_first"]
+    if work is None and len(buckets) >= 3:
+        print("driver CPU = work per record + a cost per second of wall time does not fit this "
+              "run (a row would be left no work): no split")  # fmt: skip
     if work is not None:
         print(f"driver CPU = work per record + {figures['driver_cpu_per_wall_second']:.3f} s a "
               "second of wall time (least squares over the rows); work per record: "
@@ -588,6 +642,8 @@ def main() -> None:
           f"{figures['driver_cpu_last_over_first']:.2f}"
           + (f" ({at_reference:.2f} at the reference's speed)" if at_reference else "")
           + (f", its work per record alone {work:.2f}" if work is not None else "")
+          + (f", its main thread's {figures['driver_main_last_over_first']:.2f}"
+             if figures["driver_main_last_over_first"] else "")
           + "; memory growth "
           f"{figures['rss_growth_kb_per_trial']:.1f} KB/trial")  # fmt: skip
     mean = f"{ck['mean_s']:.3f}" if ck["mean_s"] is not None else "-"
