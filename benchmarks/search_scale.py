@@ -131,10 +131,10 @@ def reference_work() -> None:
 
 def _sample_forever(path: Path, run: int) -> None:
     """Once a second: the driver's CPU seconds (all threads, and its main thread's alone), RSS
-    and GC seconds; every 5 s also the thread
-    CPU time of :func:`reference_work` run here, in the driver, as the machine's speed for the
-    driver's kind of work at that moment (these machines drift by a third and more over a run:
-    benchmarks/README.md, "Paper-scale driver"), and the CPU that reference itself took."""
+    and GC seconds; every 5 s also the thread CPU time of :func:`reference_work` run here, in
+    the driver, as the machine's speed for the driver's kind of work at that moment (these
+    machines drift by a third and more over a run: benchmarks/README.md, "Paper-scale
+    driver"), and the CPU that reference itself took."""
     gc_clock = GcClock()
     # the CPU clock of the driver's main thread: Tune's event loop, the searcher, the ledger (the
     # other threads are Ray's, the console's and these samplers)
@@ -438,11 +438,9 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
     per_second = None
     if len(rows) >= 3:
         xs = [r["wall_ms"] for r in rows]
-        ys = [r["driver_cpu_ms"] for r in rows]
-        mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        if sxx > 0:
-            per_second = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        if len(set(xs)) > 1:
+            ys = [r["driver_cpu_ms"] for r in rows]
+            per_second = statistics.linear_regression(xs, ys).slope
             work = [r["driver_cpu_ms"] - per_second * r["wall_ms"] for r in rows]
             # a line that leaves a row no work at all does not describe the run (the machine
             # changed speed, or Tune's actor churn changed the work per record, in mid-run)
@@ -456,9 +454,7 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
     longest = max(runs, key=lambda r: sum(o == r for o in owner))
     pts = [(i, rss[i]) for i in range(len(records)) if owner[i] == longest]
     pts = pts[min(bucket, len(pts) // 2) :]
-    mx = statistics.fmean(p[0] for p in pts)
-    my = statistics.fmean(p[1] for p in pts)
-    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    slope = statistics.linear_regression([x for x, _ in pts], [y for _, y in pts]).slope
     checkpoints = []
     if (out / CHECKPOINTS).exists():
         checkpoints = [json.loads(line)["seconds"] for line in (out / CHECKPOINTS).open()]
