@@ -5,6 +5,8 @@ The paper sampled about 8,000 architectures (its config asks for 10,000). This r
 board) exactly as ``nasfpn search`` does, with one substitution: each trial's training is
 :func:`instant_trial`, which scores the genotype on a known landscape in microseconds and
 reports to Tune the way a proxy trial does. What is left is the driver's own cost per trial.
+The first trial of each worker process waits until no other trial worker is still starting
+(:class:`WorkersUp`), as a real trial, minutes long, outlasts the workers' start.
 
 The search is SIGKILLed (driver, Ray and its workers) when its ledger reaches ``--kill-at``
 records and resumed with ``--resume``, as a user would after a crash; at the end the finished
@@ -22,7 +24,7 @@ CPU time and resident memory, one a second):
   from /proc every 2 s, and the driver's seconds in Python's garbage collector;
 - the driver's main thread (Tune's loop, the searcher, the ledger): its CPU per record;
 - worker processes Ray started, and how many came up as trial actors (Tune's actor churn:
-  benchmarks/README.md, "Paper-scale driver");
+  benchmarks/README.md, "Paper-scale driver"), and how long each one's first trial waited;
 - Tune's experiment checkpoints: how many, their mean and largest time, the state file's size;
 - resume: from the relaunch after the SIGKILL to its first new record, and the whole
   ``nasfpn search --resume`` of the finished folder.
@@ -33,15 +35,14 @@ CPU time and resident memory, one a second):
 ``NASFPN_SCALE_PROFILE=1`` profiles the driver (cProfile, ``driver-*.prof`` in the folder);
 ``NASFPN_SCALE_OBJECTS=SECONDS`` writes its live Python objects by type that often.
 
-On a 2-core machine 10,000 trials took 9 min with PPO (most of its late samples are
-duplicates, replayed without a trial) and 17-40 min with random search (every sample a trial).
+On a 2-core machine 10,000 trials took 7 min with PPO (most of its late samples are
+duplicates, replayed without a trial) and 14 min with random search (every sample a trial).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
@@ -62,6 +63,7 @@ SAMPLES = "driver_samples.jsonl"  # one line a second: time, CPU seconds, RSS, r
 CHECKPOINTS = "tune_checkpoints.jsonl"  # one line per Tune experiment checkpoint: its seconds
 PROCESSES = "process_cpu.jsonl"  # every 2 s: CPU seconds so far by kind of process
 OBJECTS = "driver_objects.jsonl"  # NASFPN_SCALE_OBJECTS=SECONDS: live objects by type
+WORKERS = "workers_up"  # the trial workers' start barrier (WorkersUp): their waits
 MARK = "NASFPN_SEARCH_SCALE"  # environment marker of every process a run started
 
 
@@ -92,6 +94,54 @@ def instant_trial(genotype, config, report=None, progress=None):
     return ProxyResult(status="ok", seed=config.seed, AP=reward, AP50=reward, AP75=reward,
                        epochs=config.epochs, iterations=config.epochs, history=history,
                        losses={"cls": 1.0 - reward, "box": 0.1})  # fmt: skip
+
+
+class WorkersUp:
+    """The instant trial, whose first call in each worker process first waits until no trial
+    actor is still starting (Ray's actor table, read from its GCS: no ``ImplicitFunc`` actor
+    neither alive nor dead), at most ``timeout_s``, a safety net. Each wait is appended to
+    ``folder/waits.jsonl``, with whether it ran out or could not read the table.
+
+    A real proxy trial lasts minutes, longer than a worker takes to start (13 s of CPU alone,
+    60-90 s with 8 starting on 2 cores). An instant one ends first, and Tune then gives every
+    new trial the one actor that is up while it cancels the others it was starting (Tune's
+    actor reuse; one actor for 400 trials, and 400 actor requests, in a plain Tune run):
+    the run would measure Tune's actor churn instead of the driver (benchmarks/README.md).
+    """
+
+    MARK = "NASFPN_SCALE_WORKER_WAITED"  # set in a worker's environment once it has waited
+
+    def __init__(self, folder: Path, timeout_s: float = 600.0) -> None:
+        self.folder, self.timeout_s = Path(folder), timeout_s
+
+    @staticmethod
+    def _starting() -> int:
+        """Trial actors Ray has been asked for that are not up yet (nor dead)."""
+        from ray._private import state
+
+        return sum(actor["ActorClassName"].endswith("ImplicitFunc")
+                   and actor["State"] not in ("ALIVE", "DEAD")
+                   for actor in state.actors().values())  # fmt: skip
+
+    def __call__(self, genotype, config, report=None, progress=None):
+        if not os.environ.get(self.MARK):
+            os.environ[self.MARK] = "1"
+            start, error = time.monotonic(), None
+            while True:
+                try:
+                    starting = self._starting()
+                except Exception as e:  # recorded in the wait; the trial goes on unwaited
+                    starting, error = None, f"{type(e).__name__}: {e}"
+                waited = time.monotonic() - start
+                if not starting or waited > self.timeout_s:
+                    break
+                time.sleep(0.2)
+            wait = {"time": time.time(), "pid": os.getpid(), "seconds": waited,
+                    "timed_out": bool(starting), "error": error}  # fmt: skip
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with (self.folder / "waits.jsonl").open("a") as f:
+                f.write(json.dumps(wait) + "\n")
+        return instant_trial(genotype, config, report, progress)
 
 
 # -- the driver process -------------------------------------------------------------------------
@@ -131,26 +181,26 @@ def reference_work() -> None:
 
 def _sample_forever(path: Path, run: int) -> None:
     """Once a second: the driver's CPU seconds (all threads, and its main thread's alone), RSS
-    and GC seconds; every 5 s also the thread CPU time of :func:`reference_work` run here, in
-    the driver, as the machine's speed for the driver's kind of work at that moment (these
-    machines drift by a third and more over a run: benchmarks/README.md, "Paper-scale
-    driver"), and the CPU that reference itself took."""
+    and GC seconds, and the thread CPU time of :func:`reference_work` run here, in the driver
+    (the least of 3), as the machine's speed for the driver's kind of work at that moment
+    (these machines drift by a third and more over a run: benchmarks/README.md, "Paper-scale
+    driver"); the CPU the reference takes is left out of the driver's."""
     gc_clock = GcClock()
     # the CPU clock of the driver's main thread: Tune's event loop, the searcher, the ledger (the
     # other threads are Ray's, the console's and these samplers)
     main_clock = time.pthread_getcpuclockid(threading.main_thread().ident)
     spent = 0.0  # CPU seconds of the reference runs, to take off the driver's
-    reference = None
     with path.open("a") as out:
-        for tick in itertools.count():
-            if tick % 5 == 0:
-                times = []
-                for _ in range(3):
-                    start = time.thread_time()
-                    reference_work()
-                    times.append(time.thread_time() - start)
-                spent += sum(times)
-                reference = min(times)
+        while True:
+            # every second (it was every 5 s until session 10: a thousand records of 16 s then
+            # held three readings, too few for its median)
+            times = []
+            for _ in range(3):
+                start = time.thread_time()
+                reference_work()
+                times.append(time.thread_time() - start)
+            spent += sum(times)
+            reference = min(times)
             usage = resource.getrusage(resource.RUSAGE_SELF)
             out.write(json.dumps({"time": time.time(),
                                   "cpu": usage.ru_utime + usage.ru_stime - spent,
@@ -212,10 +262,12 @@ def drive(args: argparse.Namespace) -> None:
                 "num_cpus": args.concurrent, "algorithm": args.algorithm, "seed": 0,
                 "console_every": 3600.0}  # fmt: skip
         cfg = config_io.load(SearchConfig, None, args.set, base=base)
+    train = WorkersUp(out / WORKERS)
 
     def search() -> None:
         run_search(cfg, out, resume=resume, trials=args.trials if resume else None,
-                   log=lambda *a, **k: None, train=instant_trial)  # fmt: skip
+                   log=lambda *a, **k: None,
+                   train=train)  # fmt: skip
 
     if os.environ.get("NASFPN_SCALE_PROFILE"):
         import cProfile
@@ -307,7 +359,9 @@ def _sample_processes(value: str, path: Path, stop: threading.Event) -> None:
                     continue
                 fields = stat.rsplit(b")", 1)[1].split()  # fields 3.. of proc(5)'s stat
                 key = (pid, fields[19])
-                seen[key] = (_kind(cmdline), (int(fields[11]) + int(fields[12])) / tick)
+                # a process that is exiting has no command line left: it keeps its kind
+                kind = _kind(cmdline) if cmdline or key not in seen else seen[key][0]
+                seen[key] = (kind, (int(fields[11]) + int(fields[12])) / tick)
                 if cmdline.startswith(b"ray::ImplicitFunc"):
                     actors.add(key)
             totals: dict[str, float] = {}
@@ -442,9 +496,12 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
             ys = [r["driver_cpu_ms"] for r in rows]
             per_second = statistics.linear_regression(xs, ys).slope
             work = [r["driver_cpu_ms"] - per_second * r["wall_ms"] for r in rows]
-            # a line that leaves a row no work at all does not describe the run (the machine
-            # changed speed, or Tune's actor churn changed the work per record, in mid-run)
-            if min(work) > 0:
+            # a line that leaves a row no work does not describe the run (the machine changed
+            # speed, or Tune's actor churn changed the work per record, in mid-run), and one
+            # that leaves a row almost none cannot tell the parts apart (the driver sets the
+            # pace, so its CPU and the wall time per record move together): under a tenth of
+            # the mean CPU a record, no split
+            if min(work) > 0.1 * statistics.fmean(ys):
                 for r, w in zip(rows, work):
                     r["driver_work_ms"] = w
             else:
@@ -462,6 +519,9 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
     steps = sorted(r["controller_step"] for r in records if r.get("phase") != "reevaluation")
     statuses = sorted({r["status"] for r in records})
     tune_bytes = sum(p.stat().st_size for p in (out / "tune").rglob("*") if p.is_file())
+    waits = []
+    if (out / WORKERS / "waits.jsonl").exists():
+        waits = [json.loads(line) for line in (out / WORKERS / "waits.jsonl").open()]
     return {
         "records": len(records),
         "search_records": len(steps),
@@ -480,6 +540,14 @@ def analyse(out: Path, bucket: int) -> dict[str, Any]:
         "tune_folder_mb": tune_bytes / 2**20,
         "tune_trial_dirs": sum(1 for p in (out / "tune").iterdir() if p.is_dir()),
         "ledger_mb": (out / "ledger.jsonl").stat().st_size / 2**20,
+        # the trial workers' start barrier (WorkersUp): first trials that waited, for how long
+        "worker_waits": {
+            "count": len(waits),
+            "timed_out": sum(w["timed_out"] for w in waits),
+            "errors": sorted({w["error"] for w in waits if w.get("error")}),
+            "median_s": statistics.median(w["seconds"] for w in waits) if waits else None,
+            "max_s": max((w["seconds"] for w in waits), default=None),
+        },
     }
 
 
@@ -628,7 +696,7 @@ def main() -> None:
     work = figures["driver_work_last_over_first"]
     if work is None and len(buckets) >= 3:
         print("driver CPU = work per record + a cost per second of wall time does not fit this "
-              "run (a row would be left no work): no split")  # fmt: skip
+              "run (a row would be left under a tenth of the mean): no split")  # fmt: skip
     if work is not None:
         print(f"driver CPU = work per record + {figures['driver_cpu_per_wall_second']:.3f} s a "
               "second of wall time (least squares over the rows); work per record: "
@@ -647,6 +715,12 @@ def main() -> None:
           f"state file {ck['state_file_mb']:.2f} MB; tune/ {figures['tune_folder_mb']:.1f} MB "
           f"in {figures['tune_trial_dirs']} trial folders; ledger "
           f"{figures['ledger_mb']:.1f} MB")  # fmt: skip
+    ww = figures["worker_waits"]
+    if ww["count"]:
+        print(f"trial workers started: {ww['count']}, their first trial waited for the others "
+              f"a median {ww['median_s']:.1f} s (max {ww['max_s']:.1f} s), {ww['timed_out']} "
+              "ran out of time" + (f"; could not read Ray's actors: {ww['errors']}"
+                                   if ww["errors"] else ""))  # fmt: skip
     print(f"resume after SIGKILL at {killed_at}: first new record after "
           f"{_seconds(resume_first_record_s)}, first trained one after "
           f"{_seconds(resume_first_trained_s)}; `nasfpn search --resume` of the finished folder "
