@@ -109,7 +109,7 @@ class WorkersUp:
     the run would measure Tune's actor churn instead of the driver (benchmarks/README.md).
     """
 
-    MARK = "NASFPN_SCALE_WORKER_WAITED"  # set in a worker's environment once it has waited
+    WAITED = "NASFPN_SCALE_WORKER_WAITED"  # set in a worker's environment once it has waited
 
     def __init__(self, folder: Path, timeout_s: float = 600.0) -> None:
         self.folder, self.timeout_s = Path(folder), timeout_s
@@ -124,8 +124,8 @@ class WorkersUp:
                    for actor in state.actors().values())  # fmt: skip
 
     def __call__(self, genotype, config, report=None, progress=None):
-        if not os.environ.get(self.MARK):
-            os.environ[self.MARK] = "1"
+        if not os.environ.get(self.WAITED):
+            os.environ[self.WAITED] = "1"
             start, error = time.monotonic(), None
             while True:
                 try:
@@ -192,8 +192,7 @@ def _sample_forever(path: Path, run: int) -> None:
     spent = 0.0  # CPU seconds of the reference runs, to take off the driver's
     with path.open("a") as out:
         while True:
-            # every second (it was every 5 s until session 10: a thousand records of 16 s then
-            # held three readings, too few for its median)
+            # every second: a thousand records can take as little as 16 s
             times = []
             for _ in range(3):
                 start = time.thread_time()
@@ -266,8 +265,7 @@ def drive(args: argparse.Namespace) -> None:
 
     def search() -> None:
         run_search(cfg, out, resume=resume, trials=args.trials if resume else None,
-                   log=lambda *a, **k: None,
-                   train=train)  # fmt: skip
+                   log=lambda *a, **k: None, train=train)  # fmt: skip
 
     if os.environ.get("NASFPN_SCALE_PROFILE"):
         import cProfile
