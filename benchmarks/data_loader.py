@@ -7,7 +7,7 @@ In one run, on the embedded synthetic set (or ``--data``, a COCO-style root):
    process after one warm-up batch;
 2. one training step (forward, loss, backward, SGD step) of (a) the paper's proxy model
    (ResNet-10 from scratch, NAS-FPN 3@256, 512 px) and (b) the tiny model of the CPU preset
-   (``configs/proxy/cpu-tiny.yaml``), on batches from that loader: images per second consumed,
+   (the ``cpu-tiny`` proxy preset), on batches from that loader: images per second consumed,
    the median over the timed steps;
 3. the ratio loader / model for each, with the loader's best worker count at the model's size.
 
@@ -38,7 +38,7 @@ from nasfpn.proxy_train.data import train_files
 
 def _models() -> list[tuple[str, int, int, dict]]:
     """(name, image size, batch, model settings) of the paper's proxy and the CPU preset, read
-    from ``configs/proxy`` so that the figures follow the presets."""
+    from the proxy presets so that the figures follow them."""
     paper, tiny = load_proxy_config("paper"), load_proxy_config("cpu-tiny")
     return [
         (f"paper proxy: R-10, NAS-FPN {paper.repeats}@{paper.width}, {paper.image_size} px",

@@ -18,6 +18,8 @@ import json
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -201,9 +203,11 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file (``yaml.safe_load``), with clear errors."""
-    path = Path(path)
+def read_yaml(path: str | Path | Traversable) -> dict[str, Any]:
+    """A YAML mapping from a file (``yaml.safe_load``), with clear errors; ``path`` may be a
+    preset inside the package (:func:`find_preset`)."""
+    if isinstance(path, str):
+        path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
@@ -219,7 +223,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def load(
     cls: type[T],
-    path: str | Path | None = None,
+    path: str | Path | Traversable | None = None,
     overrides: Iterable[str] = (),
     base: Mapping[str, Any] | None = None,
 ) -> T:
@@ -238,16 +242,38 @@ def save(config: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
-def find_preset(name: str, folder: Path, kind: str) -> Path:
-    """A preset's file: ``paper`` -> ``folder/paper.yaml``; a YAML path is returned as it is.
-    ``kind`` names the presets in the error (``proxy``, ``retrain``)."""
+# The presets ship inside the package (src/nasfpn/presets/KIND/NAME.yaml) and are read through
+# its resources, so that an installed wheel finds them as a clone does; `nasfpn config list`
+# and `nasfpn config show` print them for copying.
+PRESET_KINDS = ("proxy", "retrain", "search")
+
+
+def _preset_folder(kind: str) -> Traversable:
+    if kind not in PRESET_KINDS:
+        raise ConfigError(f"preset kind {kind!r} is unknown; choose one of {list(PRESET_KINDS)}")
+    return resources.files("nasfpn").joinpath("presets", kind)
+
+
+def preset_names(kind: str) -> list[str]:
+    """The names of the ``kind`` presets that ship with the package, sorted."""
+    folder = _preset_folder(kind)
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def find_preset(name: str, kind: str, also: Iterable[str] = ()) -> Path | Traversable:
+    """A preset's file: ``paper`` -> the package's ``presets/KIND/paper.yaml``; a YAML path (or
+    any existing file) is returned as it is. ``kind`` is ``proxy``, ``retrain`` or ``search``;
+    ``also`` names presets the caller resolves itself, for the error's list."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    candidate = folder / f"{name}.yaml"
+    candidate = _preset_folder(kind).joinpath(f"{name}.yaml")
     if not candidate.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ConfigError(
-            f"{kind} preset {name!r} is unknown; choose one of {known} or give a YAML file path"
+            f"{kind} preset {name!r} is unknown; choose one of {[*also, *preset_names(kind)]} or "
+            "give a "
+            f"YAML file path (`nasfpn config list` shows them all)"
         )
     return candidate

@@ -10,8 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from nasfpn import __version__
 from nasfpn.cli import (
     bench_search,
+    config,
     data,
     evaluate,
     fidelity,
@@ -38,6 +40,7 @@ SUBCOMMANDS = [
     report,
     retrain,
     predict,
+    config,
 ]
 
 
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nasfpn",
         description="Neural architecture search of feature pyramids (NAS-FPN), end to end.",
     )
+    parser.add_argument("--version", action="version", version=f"nasfpn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(sub)

@@ -61,7 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Ray workers proxy-train them and return AP as the reward. With no arguments it runs a "
         "small search on the embedded synthetic set on this machine.",
     )
-    p.add_argument("--config", help="a search YAML file (default: the built-in small search)")
+    p.add_argument(
+        "--config",
+        help="a search preset (default, paper: nasfpn config list) or a YAML file (default: "
+        "the built-in small search)",
+    )
     p.add_argument("--out", help="output folder (default runs/search-<date>-<time>)")
     p.add_argument("--algorithm", choices=["evolution", "reinforce", "ppo", "random"],
                    help="search algorithm (default: evolution; the paper used ppo)")  # fmt: skip

@@ -1,20 +1,20 @@
 """The proxy task's configuration (paper section 4; docs/proxy.md).
 
 One flat dataclass: a YAML preset sets any of its fields and ``--set key=value`` overrides
-them, checked against the field types (:mod:`nasfpn.config`). ``configs/proxy/paper.yaml`` is
-the paper's proxy task; ``configs/proxy/cpu-tiny.yaml`` the embedded default on a laptop CPU.
+them, checked against the field types (:mod:`nasfpn.config`). The ``paper`` preset is the
+paper's proxy task, ``cpu-tiny`` the embedded default on a laptop CPU (both ship inside the
+package: ``nasfpn config show proxy/paper``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from nasfpn import config as config_io
 from nasfpn.model import AnchorSpec, LossSettings, ModelConfig
 from nasfpn.train_loop import OptimConfig
-
-PRESETS = Path(__file__).resolve().parents[3] / "configs" / "proxy"
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ class ProxyConfig:
         )
 
 
-def preset_path(name: str) -> Path:
-    """``paper`` -> ``configs/proxy/paper.yaml``; a path is returned as it is."""
-    return config_io.find_preset(name, PRESETS, "proxy")
+def preset_path(name: str) -> Path | Traversable:
+    """``paper`` -> the package's ``presets/proxy/paper.yaml``; a path is returned as it is."""
+    return config_io.find_preset(name, "proxy")
 
 
 def load_proxy_config(

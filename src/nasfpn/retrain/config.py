@@ -4,14 +4,15 @@ One YAML file per experiment, mapped onto :class:`RetrainConfig`: top-level run 
 the sections ``data``, ``model`` (:class:`~nasfpn.model.ModelConfig`, with its ``anchors``,
 ``loss`` and ``test``), ``optim`` (:class:`~nasfpn.train_loop.OptimConfig`) and ``anytime``.
 ``--set section.key=value`` overrides any of them, checked against the field types
-(:mod:`nasfpn.config`). ``configs/retrain/r50_nasfpn_crop640_50e.yaml`` and
-``r50_fpn_crop640_50e.yaml`` are mmdetection's two crop640 recipes; ``cpu-tiny.yaml`` is the
+(:mod:`nasfpn.config`). The presets ``r50_nasfpn_crop640_50e`` and
+``r50_fpn_crop640_50e`` are mmdetection's two crop640 recipes; ``cpu-tiny`` is the
 embedded default on a laptop CPU.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from nasfpn import config as config_io
 from nasfpn.model import ModelConfig
 from nasfpn.train_loop import OptimConfig
 
-PRESETS = Path(__file__).resolve().parents[3] / "configs" / "retrain"
 DEFAULT_PRESET = "cpu-tiny"
 
 
@@ -154,9 +154,10 @@ def lr_scaling(cfg: RetrainConfig, world_size: int) -> dict[str, Any]:
     }
 
 
-def preset_path(name: str) -> Path:
-    """``cpu-tiny`` -> ``configs/retrain/cpu-tiny.yaml``; a path is returned as it is."""
-    return config_io.find_preset(name, PRESETS, "retrain")
+def preset_path(name: str) -> Path | Traversable:
+    """``cpu-tiny`` -> the package's ``presets/retrain/cpu-tiny.yaml``; a path is returned as
+    it is."""
+    return config_io.find_preset(name, "retrain")
 
 
 def load_retrain_config(

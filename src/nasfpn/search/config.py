@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from nasfpn import config as config_io
@@ -145,5 +147,21 @@ class SearchConfig:
         return resolved
 
 
-def load_search_config(path: str | None = None, overrides: list[str] | tuple = ()) -> SearchConfig:
+# the search preset that is SearchConfig's own defaults (the quick start's search), not a file
+DEFAULT_PRESET = "default"
+
+
+def search_preset_path(name: str) -> Path | Traversable | None:
+    """``paper`` -> the package's ``presets/search/paper.yaml``; ``default`` -> None (the
+    defaults above); a path is returned as it is."""
+    if name == DEFAULT_PRESET and not Path(name).exists():
+        return None
+    return config_io.find_preset(name, "search", also=[DEFAULT_PRESET])
+
+
+def load_search_config(
+    path_or_preset: str | None = None, overrides: list[str] | tuple = ()
+) -> SearchConfig:
+    """A search preset name or YAML file (None: the defaults), then ``key=value`` overrides."""
+    path = search_preset_path(path_or_preset) if path_or_preset is not None else None
     return config_io.load(SearchConfig, path, overrides)
