@@ -97,6 +97,46 @@ def test_absurd_learning_rate_ends_as_diverged() -> None:
     assert "not finite at iteration" in state.reason and state.epoch < 50
 
 
+@pytest.mark.parametrize("ddp_of_one", [False, True])
+def test_nonfinite_loss_in_one_process_stops_before_its_step(ddp_of_one, monkeypatch) -> None:
+    """Alone, a process agrees with nobody: no collective runs, even in a DDP wrapper of world
+    size 1, and the reason is the plain one (under torchrun: tests/retrain/test_retrain_ddp)."""
+
+    def no_collective(*args, **kwargs):
+        raise AssertionError("train() ran a collective in a single process")
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", no_collective)
+    torch.manual_seed(0)
+    model = Tiny()
+    trainer = make_trainer(model, OptimConfig(lr=0.05, milestones=(), warmup_iters=2), 2, 4)
+    if ddp_of_one:
+        store = torch.distributed.HashStore()
+        torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+        trainer.model = nn.parallel.DistributedDataParallel(model)
+    weights = []
+
+    class Keep(Hook):
+        def after_step(self, state, losses):
+            weights.append([p.detach().clone() for p in model.parameters()])
+
+    def poisoned(net, batch):
+        losses = _loss(net, batch)
+        if trainer.state.iteration == 5:  # the second step of the second epoch
+            losses["mse"] = losses["mse"] * float("nan")
+        return losses
+
+    try:
+        state = train(trainer, lambda e: _data(), poisoned, [Keep()])
+    finally:
+        if ddp_of_one:
+            torch.distributed.destroy_process_group()
+    assert (state.status, state.iteration, state.epoch) == ("diverged", 5, 1)
+    assert state.reason == "loss is not finite at iteration 5 (epoch 1): {'mse': nan}"
+    assert len(weights) == 5  # no step, and no hook, for the bad loss
+    for kept, p in zip(weights[-1], model.parameters()):
+        assert torch.equal(kept, p)
+
+
 def test_gradient_clipping_bounds_the_norm() -> None:
     torch.manual_seed(0)
     model = Tiny()

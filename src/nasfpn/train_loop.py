@@ -9,14 +9,18 @@ hooks. Proxy training and retraining differ only in configuration.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import platform
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -114,6 +118,32 @@ def cpu_has_bf16() -> bool:
     """
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def cpu_model() -> str:
+    """This machine's CPU as its kernel names it, with the family, model and stepping numbers
+    that tell its generation apart where the name does not (a virtual machine's "Intel(R)
+    Xeon(R) Processor"): ``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                if fields:
+                    break  # the first processor's block is enough
+                continue
+            fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    numbers = [f"{k.removeprefix('cpu ')} {fields[k]}" for k in ("cpu family", "model", "stepping")
+               if k in fields]  # fmt: skip
+    return f"{name} ({', '.join(numbers)})" if numbers else name
+
+
+def machine(device: torch.device) -> dict[str, str | None]:
+    """Where a run computes, for its result: ``cpu_model`` (always: data loading and, on a CPU,
+    the arithmetic) and ``gpu_model`` (the CUDA device's name, or None)."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu_model": cpu_model(), "gpu_model": gpu}
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -237,9 +267,16 @@ def train(
 
     Ends with ``status`` ``ok``; ``diverged`` as soon as a loss or the gradient norm is not
     finite (the reason names the iteration and the values); ``stopped`` when a hook asks.
+
+    When ``trainer.model`` is a ``DistributedDataParallel`` replica of more than one process,
+    the processes agree at every step, before backward, whether every loss is finite (one
+    all-reduce of a flag): all of them end ``diverged`` at the same iteration with the same
+    reason, which names the ranks whose loss was not finite and their values. Otherwise one
+    process would leave the loop while the others wait in the next collective for ever.
     """
     state, model, opt, cfg = trainer.state, trainer.model, trainer.optimizer, trainer.cfg
     hooks = list(hooks)
+    replicas = _replica_group(model)
     base_lrs = [cfg.lr for _ in opt.param_groups]
     start = time.perf_counter()
     model.train()
@@ -257,14 +294,16 @@ def train(
                 losses = compute_loss(model, batch)
             total = sum(losses.values())
             values = {k: float(v.detach()) for k, v in losses.items()}
-            if not math.isfinite(float(total.detach())):
-                return _end(
-                    state,
-                    start,
-                    "diverged",
-                    f"loss is not finite at iteration {state.iteration} "
-                    f"(epoch {state.epoch}): {values}",
-                )
+            finite = local_finite = math.isfinite(float(total.detach()))
+            if replicas is not None:
+                finite = _all_finite(local_finite, trainer.device, replicas)
+            if not finite:
+                where = f"at iteration {state.iteration} (epoch {state.epoch})"
+                if replicas is None:
+                    reason = f"loss is not finite {where}: {values}"
+                else:
+                    reason = _replicas_reason(local_finite, values, where, replicas)
+                return _end(state, start, "diverged", reason)
             opt.zero_grad(set_to_none=True)
             if trainer.scaler is not None:
                 trainer.scaler.scale(total).backward()
@@ -273,6 +312,8 @@ def train(
                 total.backward()
             if cfg.grad_clip is not None:
                 norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                # needs no agreement: DDP's backward has all-reduced the gradients, so every
+                # replica computes the same norm and ends here at the same step, same reason
                 if not torch.isfinite(norm) and trainer.scaler is None:
                     return _end(
                         state,
@@ -298,6 +339,43 @@ def train(
         if any(g is False for g in go_on):
             return _stop(state, start, hooks, go_on, f"after epoch {state.epoch}")
     return _end(state, start, "ok", "")
+
+
+def _replica_group(model: nn.Module) -> dist.ProcessGroup | None:
+    """The process group of a DDP ``model`` with more than one replica, else None.
+
+    Only then does a step hold collectives (DDP's forward broadcast and backward all-reduce)
+    that every process must enter; a single process, proxy training included, pays nothing.
+    """
+    if not isinstance(model, nn.parallel.DistributedDataParallel):
+        return None
+    group = model.process_group
+    return group if dist.get_world_size(group) > 1 else None
+
+
+def _all_finite(finite: bool, device: torch.device, group: dist.ProcessGroup) -> bool:
+    """Whether the loss is finite on every process of ``group`` (one all-reduce of a flag).
+
+    The flag lives on the training device: NCCL reduces CUDA tensors only.
+    """
+    flag = torch.tensor([1 if finite else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN, group=group)
+    return bool(flag.item())
+
+
+def _replicas_reason(
+    finite: bool, values: dict[str, float], where: str, group: dist.ProcessGroup
+) -> str:
+    """The same reason on every process: which ranks had a loss that is not finite, and its
+    values. Gathered only once the run has diverged, so a healthy step costs one flag."""
+    world = dist.get_world_size(group)
+    shares: list[Any] = [None] * world
+    dist.all_gather_object(shares, (dist.get_rank(), finite, values), group=group)
+    bad = [(rank, v) for rank, ok, v in shares if not ok]
+    ranks = ", ".join(str(rank) for rank, _ in bad)
+    detail = "; ".join(f"rank {rank}: {v}" for rank, v in bad)
+    plural = "s" if len(bad) > 1 else ""
+    return f"loss is not finite {where} on rank{plural} {ranks} of {world}: {detail}"
 
 
 def _stop(state: LoopState, start: float, hooks: list[Hook], go_on: list, where: str) -> LoopState:

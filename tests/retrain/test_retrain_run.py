@@ -37,6 +37,8 @@ def test_tiny_retrain_writes_its_folder_and_a_finite_ap(tiny_synth, tmp_path, ca
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
     assert 0.0 <= metrics["final"]["AP"] <= 1.0 and summary["final"] == metrics["final"]
     assert metrics["replicas_in_sync"] and metrics["world_size"] == 1
+    assert metrics["precision"] in ("fp32", "bf16") and metrics["cpu_model"]
+    assert metrics["gpu_model"] is None
     # keep_checkpoints=1 (cpu-tiny): only the newest epoch, and no temporary file left behind
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_0002.pt"]
     ckpt = load_checkpoint(out / "checkpoints" / "epoch_0002.pt")
@@ -51,6 +53,35 @@ def test_tiny_retrain_writes_its_folder_and_a_finite_ap(tiny_synth, tmp_path, ca
     # a second run into the same folder must say --resume
     assert main(["retrain", "nasfpn", "--out", str(out), *tiny_args(tiny_synth)]) == 2
     assert "pass --resume" in capsys.readouterr().err
+
+
+def test_a_diverged_run_exits_1_with_one_line_and_keeps_its_checkpoint(
+    tiny_synth, tmp_path, monkeypatch, capsys
+) -> None:
+    from nasfpn.model.retinanet import RetinaNet
+
+    loss, calls = RetinaNet.loss, []
+
+    def inf_at_iteration_3(self, outputs, targets):
+        losses = loss(self, outputs, targets)
+        if len(calls) == 3:  # one call per step; evaluation computes no loss
+            losses["loss_box"] = losses["loss_box"] * float("inf")
+        calls.append(1)
+        return losses
+
+    monkeypatch.setattr(RetinaNet, "loss", inf_at_iteration_3)
+    out = tmp_path / "run"
+    code = main(["retrain", "nasfpn", "--out", str(out), *tiny_args(tiny_synth, "epochs=2")])
+    assert code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(
+        "nasfpn retrain: error: training diverged: loss is not finite at iteration 3 (epoch 1): "
+        "{'loss_cls': "
+    ) and err[-1].endswith("'loss_box': inf}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["status"], metrics["epoch"], metrics["iteration"]) == ("diverged", 1, 3)
+    assert err[-1].endswith(metrics["reason"])
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_0001.pt"]
 
 
 def three_class_copy(synth, root):

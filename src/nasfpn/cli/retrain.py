@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,7 +90,16 @@ def run(args: argparse.Namespace) -> int:
         summary = retrain(genotype, cfg, out, resume=args.resume)
     if args.json and int(os.environ.get("RANK", "0")) == 0:
         emit_json(summary)
-    return 0 if summary["status"] == "ok" else 1
+    if summary["status"] != "ok":
+        # one line on every process: under torchrun the processes agree on the status and
+        # the reason (nasfpn.train_loop.train), so each says the same. One write, newline
+        # included: print's separate write of the newline lets the lines of processes that
+        # share a terminal run into each other
+        line = f"nasfpn retrain: error: training {summary['status']}: {summary['reason']}\n"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        return 1
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -43,7 +43,7 @@ from nasfpn.retrain import data as retrain_data
 from nasfpn.retrain.anytime import AnytimeRetinaNet
 from nasfpn.retrain.config import RetrainConfig, lr_scaling
 from nasfpn.space import Genotype
-from nasfpn.train_loop import Hook, LoopState, make_trainer, train
+from nasfpn.train_loop import Hook, LoopState, machine, make_trainer, precision_name, train
 
 CHECKPOINT_VERSION = 1
 CONFIG_FILE = "config.yaml"
@@ -621,6 +621,9 @@ def _retrain(genotype, cfg, out, info: DistInfo, resume, hooks, log) -> dict[str
         "lr": optim.lr,
         "weights_digests": digests,
         "replicas_in_sync": len(set(digests)) == 1,
+        # where it ran and in what: rank 0's machine (docs/proxy.md, "The budget is the schedule")
+        "precision": precision_name(trainer.amp_dtype),
+        **machine(info.device),
     }
     run.write_metrics(state, status=state.status, reason=state.reason, **summary_extra)
     if run.writer is not None:
@@ -631,6 +634,9 @@ def _retrain(genotype, cfg, out, info: DistInfo, resume, hooks, log) -> dict[str
             f"({summary_extra['train_seconds']:.0f} s training); results in {out}")  # fmt: skip
     else:
         log(f"ended {state.status}: {state.reason}")
+    # every process returns at once, after rank 0 has written its files: under torchrun the
+    # first process to exit non-zero gets the others stopped, perhaps before they say why
+    info.barrier()
     return {"status": state.status, "reason": state.reason, "epoch": state.epoch,
             "iteration": state.iteration, "final": final, "history": run.history,
             "out": str(out), **summary_extra}  # fmt: skip
