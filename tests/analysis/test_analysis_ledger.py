@@ -33,7 +33,7 @@ from nasfpn.analysis import ledger as analysis_ledger
 from nasfpn.space import SearchSpace
 
 TEXT = ["trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash",
-        "phase", "reevaluation_of", "precision"]  # fmt: skip
+        "phase", "reevaluation_of", "precision", "cpu_model", "gpu_model"]  # fmt: skip
 FLOAT = ["reward", "start_time", "end_time", "AP", "AP50", "AP75", "APs", "APm", "APl", "params",
          "flops", "train_seconds", "eval_seconds", "epochs", "iterations", "duration", "elapsed",
          "best_so_far"]  # fmt: skip
@@ -266,6 +266,7 @@ def test_a_real_search(tiny_search) -> None:
     assert df.index[df["phase"] == "reevaluation"].min() > search.index.max()  # at the end
     assert set(extra["reevaluation_of"]) <= set(trained["trial_id"])
     assert set(df.loc[df["status"] == "ok", "precision"]) <= {"fp32", "bf16"}
+    assert df.loc[df["status"] == "ok", "cpu_model"].str.len().gt(0).all()
     assert (df["duration"] > 0).any() and df.loc[df["status"] == "ok", "params"].gt(0).all()
     health = load_controller(tiny_search)
     assert health["ledger_records"].tolist() == df["record"].tolist()

@@ -43,7 +43,7 @@ TRAINED: tuple[str, ...] = ("ok", "early_stopped")
 
 REQUIRED: tuple[str, ...] = ("trial_id", "controller_step", "key", "reward", "status")
 _TEXT = ("trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash",
-         "phase", "reevaluation_of", "precision")  # fmt: skip
+         "phase", "reevaluation_of", "precision", "cpu_model", "gpu_model")  # fmt: skip
 _FLOAT = ("reward", "start_time", "end_time", *METRICS, *EXTRA)
 
 PathArg = str | PathLike[str]
@@ -93,7 +93,9 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     ``search`` for a controller sample or ``reevaluation`` for an extra-seed run of a top
     architecture, ``reevaluation_of``: the trial it re-evaluates, ``seed``: the proxy training
     seed, ``precision``: fp32 or bf16; older ledgers lack the last four: ``search``, NaN,
-    NaN, NaN; ``controller_proposals``: the controller's proposals when it learnt from a
+    NaN, NaN; ``cpu_model`` and ``gpu_model``: where the trial ran (rewards are reproducible
+    per CPU model and precision), NaN in older ledgers, for duplicates and for trials whose
+    worker failed; ``controller_proposals``: the controller's proposals when it learnt from a
     search record, ``<NA>`` elsewhere), every metric
     as its own float column (``AP`` ... ``APl``, ``params``, ``flops``, ``train_seconds``,
     ``eval_seconds``, ``epochs``, ``iterations``; NaN where the trial has none, as for
@@ -144,7 +146,8 @@ def _flatten(record: dict[str, Any], number: int) -> dict[str, Any]:
     row: dict[str, Any] = {"record": number}
     for name in ("trial_id", "controller_step", "origin", "key", "reward", "status", "error",
                  "duplicate_of", "node", "start_time", "end_time", "config_hash",
-                 "reevaluation_of", "seed", "precision", "controller_proposals"):  # fmt: skip
+                 "reevaluation_of", "seed", "precision", "cpu_model", "gpu_model",
+                 "controller_proposals"):  # fmt: skip
         row[name] = record.get(name)
     row["phase"] = rewards.phase(record)
     for name in (*METRICS, *EXTRA):

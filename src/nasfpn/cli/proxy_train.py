@@ -88,6 +88,8 @@ def _print_result(result) -> None:
           f"train {result.train_seconds:.1f} s  eval {result.eval_seconds:.1f} s  "
           f"epochs {result.epochs}  iterations {result.iterations}  "
           f"precision {result.precision}")  # fmt: skip
+    gpu = f", GPU {result.gpu_model}" if result.gpu_model else ""
+    print(f"ran on: CPU {result.cpu_model}{gpu}; config_hash {result.config_hash}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -102,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default="cpu-tiny",
-        help="a preset (cpu-tiny, paper) or a YAML file (default cpu-tiny)",
+        help="a proxy preset (cpu-tiny, paper: nasfpn config list) or a YAML file "
+        "(default cpu-tiny)",
     )
     p.add_argument("--data", help="a COCO-style data root (default: the embedded synthetic set)")
     p.add_argument(

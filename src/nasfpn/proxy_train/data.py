@@ -2,8 +2,12 @@
 
 Given split files (``nasfpn data split``) they are used as they are. Otherwise the data root's
 train annotations are split here, by image, with the configured holdout and seed, and the two
-files are cached under a name derived from the source file and the split settings, so every
-worker of a search trains and scores on the very same images.
+files are cached under a name derived from the source file's content and the split settings,
+so every worker of a search trains and scores on the very same images.
+
+A proxy configuration's identity (:func:`config_hash`, in every result) is its settings with
+the data's paths replaced by the content of the annotation files they name: the same dataset
+regenerated, or copied to another machine, keeps its identity (docs/proxy.md, "Identity").
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nasfpn import config as config_io
 from nasfpn.data import (
+    content_digest,
     embedded_dataset,
     load_annotations,
     root_files,
@@ -45,11 +51,10 @@ def train_files(root: Path) -> tuple[Path, Path]:
 
 
 def _split_dir(source: Path, cfg: ProxyConfig) -> Path:
-    stat = source.stat()
-    ident = json.dumps(
-        [str(source.resolve()), stat.st_size, stat.st_mtime_ns, cfg.holdout, cfg.split_seed,
-         cfg.subset, cfg.reward_images]
-    )  # fmt: skip
+    """The cache folder of a split: named by the source file's content and the split settings,
+    never by its path or modification time, so that a regenerated or copied dataset finds it."""
+    ident = json.dumps([content_digest(source), cfg.holdout, cfg.split_seed, cfg.subset,
+                        cfg.reward_images])  # fmt: skip
     digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
     return cache_root() / "splits" / f"{source.stem}-{digest}"
 
@@ -109,3 +114,28 @@ def with_split_files(cfg: ProxyConfig) -> ProxyConfig:
         reward_annotations=str(files.reward_annotations.resolve()),
         images=str(files.images.resolve()),
     )
+
+
+def identity(cfg: ProxyConfig, files: ProxyData | None = None) -> dict:
+    """What a proxy result depends on: every setting, with the data named by the content of its
+    annotation files (:func:`nasfpn.data.content_digest`) instead of paths. ``data`` and
+    ``images`` leave it: the annotation files name the images, and where they lie does not
+    matter; nor do the backbone weights' (``pretrained``, by content). ``files`` are the
+    prepared split files (:func:`prepare` when not given)."""
+    files = files or prepare(cfg)
+    weights = cfg.pretrained
+    return {
+        **config_io.to_dict(cfg),
+        "data": None,
+        "images": None,
+        "train_annotations": content_digest(files.train_annotations),
+        "reward_annotations": content_digest(files.reward_annotations),
+        # backbone weights by their content too, where the file is there to read
+        "pretrained": content_digest(weights) if weights and Path(weights).is_file() else weights,
+    }
+
+
+def config_hash(cfg: ProxyConfig, files: ProxyData | None = None) -> str:
+    """The short hash of :func:`identity`: equal for the same settings and the same data,
+    whatever the paths, the machine or the files' modification times."""
+    return config_io.config_hash(identity(cfg, files))

@@ -21,14 +21,21 @@ from typing import Any
 
 import torch
 
-from nasfpn import config as config_io
 from nasfpn.data import CocoDetection, TestTransform, TrainTransform, build_loader
 from nasfpn.evaluation import METRICS, CocoEvaluator, load_ground_truth
 from nasfpn.model import build_retinanet, count_flops, parameter_breakdown
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.proxy_train.config import ProxyConfig
 from nasfpn.space import Genotype
-from nasfpn.train_loop import Hook, LoopState, TimeLimit, make_trainer, precision_name, train
+from nasfpn.train_loop import (
+    Hook,
+    LoopState,
+    TimeLimit,
+    machine,
+    make_trainer,
+    precision_name,
+    train,
+)
 
 STATUSES = ("ok", "timeout", "diverged", "failed")
 Report = Callable[[dict[str, Any]], None]
@@ -42,6 +49,10 @@ class ProxyResult:
     reason: str = ""
     seed: int = 0
     precision: str = "fp32"  # what training computed in: fp32 | bf16 | fp16 (amp, resolved)
+    # where it ran: rewards are reproducible per CPU model and precision (bf16 kernels differ
+    # between CPU models), docs/proxy.md "Determinism"
+    cpu_model: str = ""
+    gpu_model: str | None = None
     AP: float = 0.0
     AP50: float = 0.0
     AP75: float = 0.0
@@ -174,7 +185,12 @@ def run(
 
     torch.manual_seed(cfg.seed)
     model = build_retinanet(genotype, cfg.model_config(len(train_set.label_map)))
-    result = ProxyResult(status="ok", seed=cfg.seed, config_hash=config_io.config_hash(cfg))
+    result = ProxyResult(
+        status="ok",
+        seed=cfg.seed,
+        config_hash=proxy_data.config_hash(cfg, files),
+        **machine(device),
+    )
     result.params = parameter_breakdown(model)["total"]
     result.flops = count_flops(model, cfg.image_size)
     trainer = make_trainer(model, cfg.optim_config(), cfg.epochs, len(train_loader),

@@ -2,25 +2,29 @@
 
 Datasets, transforms, loaders and the share of each process (``rank``/``world_size``, see
 :class:`nasfpn.data.TrainSampler`) are :mod:`nasfpn.data`'s; what is added here is where the
-files are and the checks that speak in the recipe's keys.
+files are and the checks that speak in the recipe's keys, and the configuration's identity
+(:func:`config_hash`: the data and weights by their content, never by their paths).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch.utils.data import DataLoader
 
+from nasfpn import config as config_io
 from nasfpn.data import (
     CocoDetection,
     TestTransform,
     TrainTransform,
     build_loader,
+    content_digest,
     embedded_dataset,
     root_files,
 )
-from nasfpn.retrain.config import DataConfig
+from nasfpn.retrain.config import DataConfig, RetrainConfig
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,27 @@ def resolve_files(cfg: DataConfig) -> RetrainFiles:
     files = root_files(root, fix)
     found = (*files["train"], *files["val"])
     return RetrainFiles(*(Path(e) if e else f for e, f in zip(explicit, found)))
+
+
+def identity(cfg: RetrainConfig) -> dict[str, Any]:
+    """What a retraining's result depends on: every setting, with the data named by the content
+    of its annotation files and the backbone weights by theirs, instead of paths (the image
+    folders leave it: the annotation files name the images). Equal for the same recipe on the
+    same data regenerated or copied elsewhere; ``nasfpn fidelity --reuse`` matches on it."""
+    files = resolve_files(cfg.data)
+    values = config_io.to_dict(cfg)
+    values["data"].update(root=None, train_images=None, val_images=None,
+                          train_annotations=content_digest(files.train_annotations),
+                          val_annotations=content_digest(files.val_annotations))  # fmt: skip
+    weights = cfg.model.pretrained
+    if weights and Path(weights).is_file():
+        values["model"]["pretrained"] = content_digest(weights)
+    return values
+
+
+def config_hash(cfg: RetrainConfig) -> str:
+    """The short hash of :func:`identity`."""
+    return config_io.config_hash(identity(cfg))
 
 
 def train_dataset(files: RetrainFiles, cfg: DataConfig) -> CocoDetection:
