@@ -9,9 +9,11 @@ others out; on a shared network, firewall the Ray ports as well.
 
 Joining a cluster by address (``ray start --head`` of the same Ray version) takes what a user of
 that cluster has: the token file Ray wrote (``~/.ray/auth_token``, or ``RAY_AUTH_TOKEN_PATH``) or
-``RAY_AUTH_TOKEN``. Before Ray is asked to connect, :func:`check_cluster` tries the address and
-the token, so that a wrong address, a missing or refused token and a Ray version mismatch end in
-one line that says how to fix it (:class:`ClusterJoinError`), not in Ray's retry loop.
+``RAY_AUTH_TOKEN``. Before Ray is asked to connect, :func:`check_cluster` tries the address, the
+token and the cluster's Ray and Python versions, so that a wrong address, a missing or refused
+token and a version mismatch end in one line that says how to fix it (:class:`ClusterJoinError`),
+not in Ray's retry loop. It needs no output folder: the search and the fidelity study call it
+(:func:`check_address`) before they write theirs, so that a failed join leaves nothing behind.
 
 Imported lazily by its users, so that nothing else loads Ray.
 """
@@ -19,6 +21,7 @@ Imported lazily by its users, so that nothing else loads Ray.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -71,9 +74,10 @@ def _split(address: str) -> tuple[str, int]:
 
 
 def check_cluster(address: str) -> None:
-    """Raise :class:`ClusterJoinError` unless a Ray head at ``address`` answers and accepts
+    """Raise :class:`ClusterJoinError` unless a Ray head at ``address`` answers, accepts
     this process's authentication (turned on here when a token is available and
-    ``RAY_AUTH_MODE`` is unset, as Ray itself does for a cluster it finds by itself)."""
+    ``RAY_AUTH_MODE`` is unset, as Ray itself does for a cluster it finds by itself) and runs
+    this process's Ray and Python versions (:func:`check_versions`)."""
     host, port = _split(address)
     try:
         with socket.create_connection((host, port), timeout=5):
@@ -93,10 +97,18 @@ def check_cluster(address: str) -> None:
 
     source = token_source()
     if os.environ.get(AUTH_MODE) is None and source is not None:
-        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+        # without Ray's warning that token mode is now on (docs/search.md says nasfpn turns it
+        # on): this runs before the command's folder and its ray.log exist, on its console
+        setup_log = logging.getLogger(maybe_enable_token_auth_if_token_available.__module__)
+        level = setup_log.level
+        setup_log.setLevel(logging.ERROR)
+        try:
+            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+        finally:
+            setup_log.setLevel(level)
     try:
         with _quiet_fd2():
-            GcsClient(address=address)
+            gcs = GcsClient(address=address)
     except AuthenticationError:
         if source is None:
             raise ClusterJoinError(
@@ -114,6 +126,57 @@ def check_cluster(address: str) -> None:
             f"{address} is open but no Ray head answered there ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:200]}); give the GCS address `ray start --head` printed"
         ) from None
+    check_versions(address, _cluster_metadata(gcs))
+
+
+def _cluster_metadata(gcs: object) -> dict | None:
+    """The versions the head recorded (what ``ray.init`` compares), or None if it cannot be
+    read: ``ray.init`` then checks them itself."""
+    from ray._common.usage.usage_lib import get_cluster_metadata
+
+    try:
+        return get_cluster_metadata(gcs)
+    except Exception:  # absent or unreadable: not this check's to decide
+        return None
+
+
+def check_versions(address: str, metadata: dict | None) -> None:
+    """Raise :class:`ClusterJoinError` when the cluster's recorded Ray or Python version
+    (``metadata``, as the head wrote it to its GCS) is not this process's: Ray's own check of a
+    joining driver (``ray._private.utils.check_version_info``), made early."""
+    if not metadata:
+        return
+    from ray._private.utils import check_version_info
+
+    try:
+        check_version_info(metadata, "this driver")
+    except RuntimeError as err:
+        raise _version_error(address, err) from None
+
+
+def _version_error(address: str | None, err: BaseException) -> ClusterJoinError:
+    import ray
+
+    return ClusterJoinError(
+        f"the Ray cluster at {address} runs another Ray version than this environment's "
+        f"{ray.__version__} ({_first_line(err)}); start the cluster from this project's "
+        "environment (`uv run ray start --head`), or install the cluster's Ray version here"
+    )
+
+
+def joins_by_address(address: str | None) -> bool:
+    """Whether ``address`` names a head to join as HOST:PORT (what :func:`check_cluster`
+    checks): not None (a local instance, or the cluster of ``ray job submit``), ``auto`` or a
+    ``ray://`` client address, which Ray resolves itself."""
+    return address is not None and address != "auto" and not address.startswith("ray://")
+
+
+def check_address(address: str | None) -> None:
+    """:func:`check_cluster` for an address :func:`init_ray` will join by HOST:PORT; nothing
+    for the others. Cheap (a connection and a few GCS calls) and it needs no output folder: a
+    command calls it before it writes anything, so that a failed join leaves nothing behind."""
+    if joins_by_address(address):
+        check_cluster(address)
 
 
 def _connect(address: str | None, **kwargs) -> None:
@@ -125,12 +188,7 @@ def _connect(address: str | None, **kwargs) -> None:
     except RuntimeError as err:
         if "version mismatch" not in str(err).lower():
             raise
-        raise ClusterJoinError(
-            f"the Ray cluster at {address or os.environ.get('RAY_ADDRESS')} runs another Ray "
-            f"version than this environment's {ray.__version__} ({_first_line(err)}); start the "
-            "cluster from this project's environment (`uv run ray start --head`), or install "
-            "the cluster's Ray version here"
-        ) from None
+        raise _version_error(address or os.environ.get("RAY_ADDRESS"), err) from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -159,8 +217,8 @@ def init_ray(
     if ray.is_initialized():
         return
     common = {"log_to_driver": log_to_driver, "configure_logging": False}
-    if address is not None and address != "auto" and not address.startswith("ray://"):
-        check_cluster(address)
+    if joins_by_address(address):
+        check_cluster(address)  # again: the cluster may have changed since check_address
         _connect(address, **common)
     elif address is not None or os.environ.get("RAY_ADDRESS"):  # "auto", ray:// or a job
         _connect(address, **common)

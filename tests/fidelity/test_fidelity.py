@@ -5,6 +5,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import time
 import pytest
 from scipy import stats
 
+from nasfpn import config as config_io
 from nasfpn.cli import main
 from nasfpn.fidelity import FidelityConfig, plan, reference_set
 from nasfpn.fidelity.study import reused
@@ -111,6 +113,28 @@ def test_errors_are_one_line(argv, message, tmp_path, capsys) -> None:
     assert not (tmp_path / "s" / "fidelity.jsonl").exists()
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_address_fails_before_anything_is_written(tmp_path, capsys) -> None:
+    address = f"127.0.0.1:{_closed_port()}"
+    out = tmp_path / "s"
+    assert main(["fidelity", "--genotypes", "1", "--address", address, "--out", str(out)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1 and f"no Ray cluster answers at {address}" in errors[0]
+    assert not out.exists()
+    # a resume: the address of its saved configuration, or the one given with --resume
+    out.mkdir()
+    config_io.save(FidelityConfig(genotypes=1, address=address), out / "fidelity_config.yaml")
+    for extra in ([], ["--address", address]):
+        assert main(["fidelity", "--resume", str(out), *extra]) == 2
+        assert f"no Ray cluster answers at {address}" in capsys.readouterr().err
+        assert [p.name for p in out.iterdir()] == ["fidelity_config.yaml"]
+
+
 def test_a_tiny_study_on_ray_killed_and_resumed(tiny_synth, tmp_path) -> None:
     out = tmp_path / "study"
     env = {**os.environ, "NASFPN_CACHE": str(tmp_path / "cache")}
@@ -134,15 +158,23 @@ def test_a_tiny_study_on_ray_killed_and_resumed(tiny_synth, tmp_path) -> None:
     before = ledger.read_text().splitlines()
     assert 2 <= len(before) < 8, "the study ended before it could be killed"
 
+    (out / "ray.log").unlink(missing_ok=True)  # the killed driver's
     resumed = subprocess.run([sys.executable, "-m", "nasfpn", "fidelity", "--resume", str(out),
                               "--json"], env=env, capture_output=True, text=True,
                              timeout=400)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout)  # exactly one JSON document on stdout
+    # Ray's messages (its token notice) are in ray.log; the study's own lines on the console
+    assert "Token authentication" not in resumed.stdout + resumed.stderr, resumed.stderr[-3000:]
+    assert "Token authentication" in (out / "ray.log").read_text()
+    progress = [line for line in resumed.stderr.splitlines() if line.startswith("[")]
+    assert progress and "/8] ok" in progress[-1], resumed.stderr[-3000:]
     lines = ledger.read_text().splitlines()
     assert lines[: len(before)] == before  # nothing finished is lost or rewritten
     jobs = [json.loads(line)["job"] for line in lines]
     assert len(jobs) == len(set(jobs)) == 8  # 4 retrainings + 4 proxy runs, none run twice
+    for record in map(json.loads, lines):  # where each job ran, in what precision
+        assert record["precision"] in ("fp32", "bf16") and record["cpu_model"], record
     assert summary["genotypes"] == summary["complete"] == summary["n"] == 4
     rows = summary["rows"]
     assert [r["name"] for r in rows] == ["nasfpn", "random-0", "random-1", "random-2"]

@@ -170,6 +170,7 @@ def test_joining_fails_in_one_line(tmp_path, cluster) -> None:
         assert done.returncode == 2, done.stdout + done.stderr
         errors = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(errors) == 1 and message in errors[0], done.stderr
+        assert not (tmp_path / f"s{i}").exists()  # checked before the folder is written
 
 
 def test_a_search_joins_a_ray_start_cluster_and_one_is_submitted_as_a_job(

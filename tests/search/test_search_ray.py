@@ -84,6 +84,8 @@ def test_small_search_end_to_end_with_asha(tiny_synth, tmp_path, env, capsys) ->
     assert (extra["key"], extra["reevaluation_of"]) == (top["key"], top["trial_id"])
     for r in records:
         assert r["end_time"] >= r["start_time"] and r["config_hash"]
+    # where each trained one ran: rewards are reproducible per CPU model and precision
+    assert all(r["cpu_model"] and r["gpu_model"] is None for r in [*finished, extra])
     for r in finished:  # the trial function's own span lies inside the driver's
         m = r["metrics"]
         assert r["start_time"] <= m["worker_start"] < m["worker_end"] <= r["end_time"]
@@ -160,6 +162,41 @@ def test_driver_killed_with_sigkill_resumes_without_loss(tiny_synth, tmp_path, e
     ok_keys = {r["key"] for r in search if r["status"] == "ok"}
     assert len(extra) == min(2, len(ok_keys)) and {r["seed"] for r in extra} == {1}
     assert len({r["key"] for r in extra}) == len(extra)  # each top architecture once
+
+
+def test_a_reevaluation_that_failed_runs_again_on_resume(tiny_synth, tmp_path, env) -> None:
+    """The re-evaluation's first training fails (an injected instant trial; a marker file
+    makes the next one succeed, in whichever Ray worker it runs); the search ends with it
+    failed, and a resume trains it again, with the same seed, and the export counts it."""
+    marker = tmp_path / "failed-once"
+
+    def train(genotype, config, report=None, progress=None):
+        from nasfpn.proxy_train.run import ProxyResult
+
+        if config.seed != 0 and not marker.exists():  # the re-evaluation's first try
+            marker.touch()
+            return ProxyResult(status="failed", reason="injected", seed=config.seed)
+        ap = int(genotype.key()[:4], 16) / 65536 + config.seed / 100  # stable per architecture
+        return ProxyResult(status="ok", seed=config.seed, AP=ap, epochs=config.epochs,
+                           iterations=1, history=[{"epoch": 1, "AP": ap}])  # fmt: skip
+
+    out = tmp_path / "search"
+    cfg = _cfg(tiny_synth, trials=2, algorithm="random", reevaluate_top=1, reevaluate_seeds=1)
+    first = run_search(cfg, out, log=lambda *args, **kwargs: None, train=train)
+    (failed,) = [r for r in read_ledger(out) if r["phase"] == "reevaluation"]
+    assert (failed["status"], failed["error"], failed["seed"]) == ("failed", "injected", 1)
+    assert first.best["evaluations"] == 1  # no re-evaluated reward yet
+
+    summary = run_search(None, out, resume=True, log=lambda *args, **kwargs: None, train=train)
+    records = read_ledger(out)
+    *_, rerun = records
+    assert [r["phase"] for r in records] == ["search", "search", "reevaluation", "reevaluation"]
+    assert (rerun["status"], rerun["seed"], rerun["key"]) == ("ok", 1, failed["key"])
+    assert rerun["reevaluation_of"] == failed["reevaluation_of"]
+    best = json.loads((out / BEST_FILE).read_text())
+    assert best["key"] == failed["key"] == summary.best["key"]
+    assert best["evaluations"] == 2 and best["seeds"] == [0, 1]
+    assert best["rewards"][1] == rerun["reward"]
 
 
 def test_a_killed_worker_is_retried(tiny_synth, tmp_path, env) -> None:

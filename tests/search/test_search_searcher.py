@@ -347,6 +347,38 @@ def test_reevaluation_resumes_from_the_ledger(tmp_path) -> None:
     assert again.finished and again.suggest("x") == Searcher.FINISHED
 
 
+def test_a_reevaluation_without_a_reward_runs_again_on_resume(tmp_path) -> None:
+    """An errored or failed re-evaluation measured the machine: the next resume plans it
+    again with its own seed. A diverged one is a result of training, done like an ok one."""
+    settings = {"trials": 2, "reevaluate_top": 2, "reevaluate_seeds": 2, "penalty": -1.0}
+    s = _searcher(tmp_path, **settings)
+    configs = _finish_search(s, {"t1": 0.3, "t2": 0.2})
+    jobs = {t: s.suggest(t) for t in ("r1", "r2", "r3", "r4")}
+    s.on_trial_complete("r1", error=True)  # its worker died after Ray's retries
+    s.on_trial_complete("r2", {"final": True, "status": "diverged", "reason": "nan", "AP": 0.0})
+    s.on_trial_complete("r3", {"final": True, "status": "failed", "reason": "boom", "AP": 0.0})
+    s.on_trial_complete("r4", _ok(0.25))
+    assert s.finished  # not in this run: Ray has retried the error already
+    assert (jobs["r1"]["key"], jobs["r1"]["seed"]) == (configs["t1"]["key"], 1)
+    assert (jobs["r3"]["key"], jobs["r3"]["seed"]) == (configs["t2"]["key"], 1)
+
+    resumed = _searcher(tmp_path, **settings)
+    assert resumed.reevaluations_lost == 2 and not resumed.finished
+    again = [resumed.suggest(t) for t in ("r5", "r6")]
+    assert resumed.suggest("r7") == Searcher.FINISHED
+    assert [(j["key"], j["seed"], j["phase"]) for j in again] == [
+        (configs["t1"]["key"], 1, "reevaluation"), (configs["t2"]["key"], 1, "reevaluation"),
+    ]  # fmt: skip
+    resumed.on_trial_complete("r5", _ok(0.28))
+    resumed.on_trial_complete("r6", _ok(0.22))
+    assert resumed.finished and _searcher(tmp_path, **settings).finished
+    records = read_ledger(tmp_path)
+    assert [r["status"] for r in records[2:]] == ["error", "diverged", "failed", "ok", "ok", "ok"]
+    first = next(e for e in rank(records) if e["key"] == configs["t1"]["key"])
+    # the errored run is not among the architecture's runs; the diverged one is, at its penalty
+    assert first["rewards"] == [0.3, -1.0, 0.28] and first["seeds"] == [0, 2, 1]
+
+
 def test_reevaluate_feedback_changes_only_the_replayed_mean(tmp_path) -> None:
     for feedback, replayed in ((False, 0.3), (True, 0.2)):
         folder = tmp_path / str(feedback)

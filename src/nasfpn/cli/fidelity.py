@@ -4,19 +4,46 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import IO
 
 from nasfpn.cli.output import emit_json
 
 
+@contextmanager
+def _stderr_copy() -> Iterator[IO[str]]:
+    """Standard error through a copy of its file descriptor, which keeps reaching the console
+    while library_output_to points descriptor 2 at DIR/ray.log; the stream itself when it has
+    no descriptor (pytest's capsys), which that redirection leaves alone too."""
+    try:
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+    except (AttributeError, OSError, ValueError):
+        yield sys.stderr
+        return
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
 def run(args: argparse.Namespace) -> int:
+    with _stderr_copy() as stderr:
+        # with --json, stdout holds the one JSON document and everything else goes to stderr
+        return _run(args, partial(print, file=stderr) if args.json else print)
+
+
+def _run(args: argparse.Namespace, log) -> int:
+    from nasfpn.console import library_output_to
     from nasfpn.fidelity import load_fidelity_config, run_fidelity
 
-    # with --json, stdout holds the one JSON document and everything else goes to stderr
-    log = partial(print, file=sys.stderr) if args.json else print
+    # what Ray prints goes to DIR/ray.log, as the search's does (--verbose: on the console)
+    ray_output = None if args.verbose else library_output_to
     if args.resume:
         options = ("genotypes", "include", "from_search", "top", "seeds", "proxy", "retrain",
                    "set", "out", "reuse")  # fmt: skip
@@ -24,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(
                 f"--resume continues a study with its saved configuration and folder; "
-                f"--{given[0].replace('_', '-')} cannot be given with it (only --address)"
+                f"--{given[0].replace('_', '-')} cannot be given with it (only --address, "
+                "--verbose and --json)"
             )
-        summary = run_fidelity(None, args.resume, resume=True, address=args.address, log=log)
+        summary = run_fidelity(None, args.resume, resume=True, address=args.address, log=log,
+                               ray_output=ray_output)  # fmt: skip
         out = Path(args.resume)
     else:
         overrides = list(args.set or [])
@@ -47,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         default = (Path(args.from_search) / "fidelity" if args.from_search
                    else Path(f"runs/fidelity-{time.strftime('%Y%m%d-%H%M%S')}"))  # fmt: skip
         out = Path(args.out) if args.out else default
-        summary = run_fidelity(cfg, out, log=log)
+        summary = run_fidelity(cfg, out, log=log, ray_output=ray_output)
     if args.json:
         emit_json(summary)
     else:
@@ -119,5 +148,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "finished with the same configuration (e.g. its retrainings, when only the "
                    "proxy changed) instead of running them again")  # fmt: skip
     p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Ray's own messages on the console (default: DIR/ray.log)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)

@@ -8,6 +8,8 @@ The output folder:
     fidelity.jsonl         one record per finished job, appended and fsynced by this driver
     retrain/<key>/         each retraining's run folder (checkpoints, metrics.json)
     fidelity.json, .png    the correlations and their figure, written at the end
+    ray.log                what Ray prints on the driver, when the caller sends it there
+                           (``ray_output``: the command line does, unless --verbose)
 
 A study killed at any point resumes with ``resume=True``: jobs with a record are not run again
 (one whose worker died after Ray's retries, status ``error``, is), and a retraining cut short
@@ -20,8 +22,12 @@ from __future__ import annotations
 import json
 import random
 import socket
+import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,7 @@ from nasfpn.space import NASFPN, Genotype, SearchSpace
 
 CONFIG_FILE = "fidelity_config.yaml"
 RETRAIN_DIR = "retrain"
+RAY_LOG = "ray.log"
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ def run_job(job: Job, proxy: dict[str, Any], retrain: dict[str, Any], out: str) 
         return {
             "status": result.status, "reason": result.reason, "AP": result.AP,
             "precision": result.precision,
+            "cpu_model": result.cpu_model, "gpu_model": result.gpu_model,
             "metrics": {k: getattr(result, k) for k in ("AP", "AP50", "AP75", "iterations",
                         "epochs", "train_seconds", "eval_seconds")},
             "history": [{"epoch": h["epoch"], "AP": h["AP"]} for h in result.history],
@@ -141,7 +149,8 @@ def run_job(job: Job, proxy: dict[str, Any], retrain: dict[str, Any], out: str) 
     final = summary["final"] or {}
     return {
         "status": summary["status"], "reason": summary["reason"], "AP": final.get("AP", 0.0),
-        "precision": None,
+        "precision": summary["precision"],
+        "cpu_model": summary["cpu_model"], "gpu_model": summary["gpu_model"],
         "metrics": {**{k: final[k] for k in ("AP", "AP50", "AP75") if k in final},
                     "iterations": summary["iteration"], "epochs": summary["epoch"],
                     "train_seconds": summary["train_seconds"],
@@ -150,8 +159,17 @@ def run_job(job: Job, proxy: dict[str, Any], retrain: dict[str, Any], out: str) 
     }  # fmt: skip
 
 
-def prepare_out(out: Path, cfg: FidelityConfig | None, resume: bool) -> FidelityConfig:
-    """Write (new study) or read back (resume) the configuration and the reference set."""
+def prepare_out(
+    out: Path, cfg: FidelityConfig | None, resume: bool, address: str | None = None
+) -> FidelityConfig:
+    """Write (new study) or read back (resume) the configuration and the reference set.
+
+    The cluster the study will join by address (``address``, else the configuration's) is
+    reached first (nasfpn.ray_setup.check_address): a study that cannot join it ends in one line
+    before anything is written.
+    """
+    from nasfpn.ray_setup import check_address
+
     cfg_path = out / CONFIG_FILE
     if resume:
         if not cfg_path.is_file():
@@ -159,13 +177,16 @@ def prepare_out(out: Path, cfg: FidelityConfig | None, resume: bool) -> Fidelity
                 f"{str(out)!r} holds no {CONFIG_FILE}: it is not a fidelity study; give the "
                 "--out folder of the study to resume"
             )
-        return load_fidelity_config(str(cfg_path))
+        cfg = load_fidelity_config(str(cfg_path))
+        check_address(address if address is not None else cfg.address)
+        return cfg
     if cfg is None:
         raise ValueError("a new fidelity study needs a configuration")
     if (out / FIDELITY_FILE).exists():
         raise ValueError(f"{str(out)!r} already holds a fidelity study; resume it with --resume "
                          f"{out} or choose a new --out folder")  # fmt: skip
     reference = reference_set(cfg)
+    check_address(address if address is not None else cfg.address)
     out.mkdir(parents=True, exist_ok=True)
     config_io.save(cfg, cfg_path)
     (out / REFERENCE_FILE).write_text(json.dumps({"genotypes": reference}, indent=2) + "\n")
@@ -194,20 +215,31 @@ def run_fidelity(
     resume: bool = False,
     address: str | None = None,
     log=print,
+    ray_output: Callable[[Path], AbstractContextManager[Any]] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a study into ``out``; returns :func:`nasfpn.analysis.fidelity.summarize`
-    of it (also written to ``fidelity.json``, the figure to ``fidelity.png``)."""
+    of it (also written to ``fidelity.json``, the figure to ``fidelity.png``).
+
+    ``ray_output(out / "ray.log")`` is entered while Ray runs, to send what Ray prints elsewhere
+    than the console: the command line passes :func:`nasfpn.console.library_output_to` (unless
+    --verbose), as the search does; None leaves it on the console. ``log`` gets the study's own
+    lines meanwhile: ``print`` is bound to the console's stdout for that; any other ``log``
+    must write to a stream it holds (the redirection swaps ``sys.stdout`` and ``sys.stderr``
+    and points file descriptor 2 at the file).
+    """
     start = time.time()
     out = Path(out).resolve()
     if cfg is not None:
         cfg.proxy_config(), cfg.retrain_config()  # refuse a bad key before anything is written
-    cfg = prepare_out(out, cfg, resume)
+    cfg = prepare_out(out, cfg, resume, address)
     if address is not None:
         cfg = replace(cfg, address=address)
     reference = load_reference(out)
     proxy, retrain = _resolved(cfg, out)
     ledger = Ledger(out / FIDELITY_FILE)
-    hashes = {"proxy": config_io.config_hash(proxy), "retrain": config_io.config_hash(retrain)}
+    # identities by the data's content, not its paths: a study copied to another machine, or
+    # run on a regenerated dataset, reuses what it finished (proxy_train.data.identity)
+    hashes = {"proxy": proxy_data.config_hash(proxy), "retrain": retrain_data.config_hash(retrain)}
     done = {r["job"] for r in ledger.records if r["status"] != "error"}
     jobs = [job for job in plan(cfg, reference, proxy.seed) if job.id not in done]
     if cfg.reuse_from is not None:
@@ -220,8 +252,15 @@ def run_fidelity(
         f"'{cfg.proxy_preset}', retrain '{cfg.retrain_preset}'; writing to {out}",
         flush=True)  # fmt: skip
     if jobs:
-        _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, hashes,
-                    total=len(done) + len(jobs))  # fmt: skip
+        output = nullcontext()
+        if ray_output is not None:
+            log(f"Ray's own messages: {out / RAY_LOG} (--verbose shows them here)", flush=True)
+            output = ray_output(out / RAY_LOG)
+            if log is print:  # inside, print would write to the file: hold the console's stdout
+                log = partial(print, file=sys.stdout)
+        with output:
+            _run_on_ray(cfg, jobs, proxy, retrain, out, ledger, log, hashes,
+                        total=len(done) + len(jobs))  # fmt: skip
     summary = summarize(out)
     summary["wall_seconds"] = time.time() - start
     summary["job_seconds"] = sum(r["end_time"] - r["start_time"] for r in ledger.records)
@@ -232,7 +271,8 @@ def run_fidelity(
 
 def reused(jobs: list[Job], other: Path, hashes: dict[str, str]) -> list[dict[str, Any]]:
     """Records of ``jobs`` that the study in ``other`` already finished ``ok`` with the same
-    architecture, seed and configuration (its hash, data paths included), marked
+    architecture, seed and configuration (its hash: the settings and the data's content, not
+    its paths), marked
     ``reused_from``: a study of a new proxy against the same retraining runs no retraining."""
     file = other / FIDELITY_FILE
     if not file.is_file():

@@ -88,7 +88,15 @@ def prepare_out(
     trials: int | None = None,
     address: str | None = None,
 ) -> SearchConfig:
-    """Write (new search) or read back (resume) the resolved configuration."""
+    """Write (new search) or read back (resume) the resolved configuration.
+
+    A cluster to join by address (``address``, or the configuration's) is reached first
+    (nasfpn.ray_setup.check_address): a search that cannot join it ends in one line with
+    nothing written, no folder made, no saved configuration rewritten. A local Ray instance
+    starts later, with its messages going to the folder's ray.log.
+    """
+    from nasfpn.ray_setup import check_address
+
     cfg_path = out / CONFIG_FILE
     if resume:
         if not cfg_path.is_file():
@@ -110,7 +118,8 @@ def prepare_out(
                 f"{str(out)!r} already holds a search; resume it with --resume {out} or choose "
                 "a new --out folder"
             )
-        out.mkdir(parents=True, exist_ok=True)
+    check_address(cfg.address)
+    out.mkdir(parents=True, exist_ok=True)
     config_io.save(cfg, cfg_path)
     return cfg
 
@@ -217,7 +226,7 @@ def run_search(
     # get absolute paths (on a cluster, put the data on storage every node sees).
     proxy = proxy_data.with_split_files(proxy)
     config_io.save(proxy, out / PROXY_FILE)
-    proxy_hash = config_io.config_hash(proxy)
+    proxy_hash = proxy_data.config_hash(proxy)  # the data's content, not its paths
 
     algorithm = make_algorithm(cfg.algorithm, space, seed=cfg.seed, **cfg.algorithm_options)
     ledger = Ledger(out / LEDGER_FILE)
@@ -227,8 +236,9 @@ def run_search(
     display = SearchDisplay(searcher, live=None if ours else False, every=cfg.console_every)
     if not ours:
         display.log = lambda line, **_: log(line, flush=True)
-    progress = SearchProgress(searcher, cfg.trials + cfg.reevaluations, writer,
-                              out / HEALTH_FILE, display)  # fmt: skip
+    # re-evaluations that ended without a reward run again (if still among the top): a record more
+    total = cfg.trials + cfg.reevaluations + searcher.reevaluations_lost
+    progress = SearchProgress(searcher, total, writer, out / HEALTH_FILE, display)
     searcher.on_record = progress
     searcher.on_start = display.started
     searcher.log = display.log

@@ -11,6 +11,11 @@ Once ``trials`` samples are recorded, the search re-evaluates: the best ``reeval
 architectures (by their search-phase rewards, :func:`nasfpn.rewards.top_search_keys`) are
 trained with ``reevaluate_seeds`` more seeds each, as Tune trials like any other. Their records
 (``phase: reevaluation``) are not controller samples: the controller does not learn from them.
+A re-evaluation counts as done when its status measures the architecture, as for a search trial
+(:meth:`NASSearcher._evaluated`: ``ok``, ``diverged``, ``timeout`` under ``on_timeout:
+penalty``); one that ended ``error``, ``failed`` or a discarded ``timeout`` measured the machine
+and is planned again, with the same seed, by the next resume (Ray has already retried an
+``error`` ``max_failures`` times in this run).
 
 The algorithm's state is saved atomically with the number of ledger records it has learnt from,
 after a record when the last save is ``STATE_SECONDS`` old (so after every record of a real
@@ -133,6 +138,7 @@ class NASSearcher(Searcher):
         self.first_trial: dict[str, str] = {}  # key -> trial id of its first evaluation
         self.training: dict[str, int] = defaultdict(int)  # key -> search trials running now
         self.searched = 0  # search-phase records (controller samples) in the ledger
+        self.reevaluations_lost = 0  # re-evaluation records with no reward: run again on resume
         self.reevaluating: dict[str, tuple[Reevaluation, float]] = {}  # trial id -> job, start
         self.plan: list[Reevaluation] | None = None  # re-evaluations not yet handed out
         self.run_left: int | None = None  # trials this Tune run may still start (None: any)
@@ -153,6 +159,7 @@ class NASSearcher(Searcher):
         search = phase(record) == SEARCH
         self.searched += search
         if not is_trained(record) or not self._evaluated(record["status"]):
+            self.reevaluations_lost += not search
             return
         if record.get("seed") is not None:
             self.seeds[record["key"]].add(int(record["seed"]))
@@ -254,13 +261,14 @@ class NASSearcher(Searcher):
     def _plan(self) -> list[Reevaluation]:
         """The re-evaluations still to run, derived from the ledger alone (so a resumed search
         derives the same plan): for each of the top ``reevaluate_top`` architectures of the
-        search phase, ``reevaluate_seeds`` runs less the re-evaluation records it has."""
+        search phase, ``reevaluate_seeds`` runs less its re-evaluation records with a reward
+        (one without, an error say, is planned again: its seed is free, so it gets the same)."""
         if not self.cfg.reevaluations:
             return []
         records = self.ledger.records  # read from the file (the ledger keeps no records)
         done: dict[str, int] = defaultdict(int)
         for record in records:
-            if phase(record) == REEVALUATION:
+            if phase(record) == REEVALUATION and self._evaluated(record["status"]):
                 done[record["key"]] += 1
         for job, _ in self.reevaluating.values():
             done[job.key] += 1
@@ -370,6 +378,8 @@ class NASSearcher(Searcher):
             record.update(controller_step=job.controller_step, origin=REEVALUATION,
                           actions=None, genotype=job.genotype, key=job.key,
                           reevaluation_of=job.of, phase=REEVALUATION)  # fmt: skip
+            if not self._evaluated(record["status"]):
+                self.seeds[job.key].discard(job.seed)  # no reward: a resume runs it again
             self._append(None, record)
             self._save()
             return
@@ -429,6 +439,9 @@ class NASSearcher(Searcher):
             "phase": SEARCH,
             "seed": seed,
             "precision": result.get("precision"),
+            # rewards are reproducible per CPU model and precision (docs/proxy.md)
+            "cpu_model": result.get("cpu_model"),
+            "gpu_model": result.get("gpu_model"),
             "metrics": {k: result[k] for k in (*METRICS, *EXTRA) if k in result},
             "losses": _losses(result),
             "node": result.get("node") or result.get("node_ip"),
@@ -453,6 +466,8 @@ class NASSearcher(Searcher):
             "phase": SEARCH,
             "seed": None,
             "precision": None,
+            "cpu_model": None,
+            "gpu_model": None,
             "metrics": {},
             "losses": {},
             "node": socket.gethostname(),
