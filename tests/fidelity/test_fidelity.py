@@ -137,7 +137,10 @@ def test_an_unreachable_address_fails_before_anything_is_written(tmp_path, capsy
 
 def test_a_tiny_study_on_ray_killed_and_resumed(tiny_synth, tmp_path) -> None:
     out = tmp_path / "study"
+    # Ray prints its token notice only where RAY_AUTH_MODE is unset, and a ray.init earlier in
+    # this pytest process sets it: a user's shell, as the README's commands meet it, has none
     env = {**os.environ, "NASFPN_CACHE": str(tmp_path / "cache")}
+    env.pop("RAY_AUTH_MODE", None)
     args = [sys.executable, "-m", "nasfpn", "fidelity", "--genotypes", "3", "--seeds", "1",
             "--out", str(out), "--set", "num_cpus=2", "--set", f"proxy.data={tiny_synth}",
             "--set", f"retrain.data.root={tiny_synth}"]  # fmt: skip

@@ -95,6 +95,7 @@ def test_a_search_console_is_ours(tiny_synth, tmp_path) -> None:
             args += ["--set", f"proxy.{key}={'null' if value is None else value}"]
     env = {**os.environ, "NASFPN_CACHE": str(tmp_path / "cache")}
     env.pop("NASFPN_PROGRESS", None)
+    env.pop("RAY_AUTH_MODE", None)  # as a user's shell has it: Ray then prints its token notice
     done = subprocess.run(args, capture_output=True, text=True, timeout=400, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     console = done.stdout + done.stderr
@@ -106,4 +107,5 @@ def test_a_search_console_is_ours(tiny_synth, tmp_path) -> None:
     assert sum(line.startswith("[   ") for line in lines) == 2  # "[   1/2] ok ..."
     steps = [line for line in lines if line.startswith("[running") and " step " in line]
     assert steps, done.stdout[-3000:]  # the trials told the driver where they were
-    assert "Configuration for experiment" in (out / "ray.log").read_text()
+    ray_log = (out / "ray.log").read_text()
+    assert "Configuration for experiment" in ray_log and "Token authentication" in ray_log
