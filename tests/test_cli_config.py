@@ -17,6 +17,7 @@ SHIPPED = {
     "proxy": ["cpu-tiny", "paper"],
     "retrain": ["cpu-tiny", "r50_fpn_crop640_50e", "r50_nasfpn_crop640_50e"],
     "search": ["paper"],
+    "supernet": ["cpu-tiny", "paper"],
 }
 
 
@@ -65,7 +66,8 @@ def test_show_a_bare_name_only_where_unique(capsys) -> None:
     assert "epochs: 50" in capsys.readouterr().out
     assert main(["config", "show", "paper"]) == 2
     err = capsys.readouterr().err
-    said = "'paper' names a proxy and a search preset; say which: proxy/paper or search/paper"
+    said = ("'paper' names a preset of each of proxy, search, supernet; say which: proxy/paper, "
+            "search/paper or supernet/paper")  # fmt: skip
     assert said in err
 
 

@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
         "ray_setup",
         "console",
     },
+    "supernet": {"model", "data", "evaluation", "train_loop", "config", "space", "proxy_train"},
     "search": {
         "controller",
         "proxy_train",

@@ -245,7 +245,7 @@ def save(config: Any, path: str | Path) -> None:
 # The presets ship inside the package (src/nasfpn/presets/KIND/NAME.yaml) and are read through
 # its resources, so that an installed wheel finds them as a clone does; `nasfpn config list`
 # and `nasfpn config show` print them for copying.
-PRESET_KINDS = ("proxy", "retrain", "search")
+PRESET_KINDS = ("proxy", "retrain", "search", "supernet")
 
 
 def _preset_folder(kind: str) -> Traversable:

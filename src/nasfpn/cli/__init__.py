@@ -24,6 +24,7 @@ from nasfpn.cli import (
     retrain,
     search,
     show,
+    supernet,
 )
 from nasfpn.cli.output import json_stdout
 
@@ -34,6 +35,7 @@ SUBCOMMANDS = [
     evaluate,
     proxy_train,
     search,
+    supernet,
     fidelity,
     bench_search,
     show,

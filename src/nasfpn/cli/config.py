@@ -22,6 +22,7 @@ USED_BY = {
     "proxy": "nasfpn proxy-train --config NAME; search: proxy_preset: NAME",
     "retrain": "nasfpn retrain --config NAME",
     "search": "nasfpn search --config NAME",
+    "supernet": "nasfpn supernet train --config NAME",
 }
 # presets that are a configuration's own defaults rather than a file
 BUILT_IN = {
@@ -88,8 +89,11 @@ def resolve(spec: str) -> tuple[str, str]:
         known = sorted(f"{r['kind']}/{r['name']}" for r in rows)
         raise ValueError(f"no preset is named {spec!r}; the presets: {known}")
     if len(matches) > 1:
-        choices = " or ".join(f"{k}/{spec}" for k in matches)
-        raise ValueError(f"{spec!r} names a {' and a '.join(matches)} preset; say which: {choices}")
+        choices = [f"{k}/{spec}" for k in matches]
+        raise ValueError(
+            f"{spec!r} names a preset of each of {', '.join(matches)}; say which: "
+            f"{', '.join(choices[:-1])} or {choices[-1]}"
+        )
     return matches[0], spec
 
 
@@ -103,6 +107,10 @@ def resolved_config(kind: str, name: str) -> dict[str, Any]:
         from nasfpn.retrain import load_retrain_config
 
         return config_io.to_dict(load_retrain_config(name))
+    if kind == "supernet":
+        from nasfpn.supernet import load_supernet_config
+
+        return config_io.to_dict(load_supernet_config(name))
     from nasfpn.search.config import load_search_config
 
     return config_io.to_dict(load_search_config(name))

@@ -96,9 +96,14 @@ class TrainSampler(Sampler):
         self.length, self.seed, self.shuffle = length, seed, shuffle
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self.start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Take the order of ``epoch`` from its ``start``-th key of this process's share on
+        (a run resumed part way through an epoch; the keys skipped are never loaded)."""
+        if not 0 <= start <= len(self):
+            raise ValueError(f"start={start} must be in [0, {len(self)}] (this share's length)")
+        self.epoch, self.start = epoch, start
 
     def __len__(self) -> int:
         if self.shuffle:
@@ -111,7 +116,7 @@ class TrainSampler(Sampler):
             order = order[: len(self) * self.world_size]
         else:
             order = np.arange(self.length)
-        for i in order[self.rank :: self.world_size]:
+        for i in order[self.rank :: self.world_size][self.start :]:
             yield int(i), self.seed, self.epoch
 
 

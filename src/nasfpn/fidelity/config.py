@@ -7,7 +7,7 @@ from typing import Any
 
 from nasfpn import config as config_io
 from nasfpn.proxy_train import ProxyConfig
-from nasfpn.proxy_train.config import preset_path as proxy_preset_path
+from nasfpn.proxy_train.config import with_overrides
 from nasfpn.retrain import RetrainConfig
 from nasfpn.retrain.config import preset_path as retrain_preset_path
 
@@ -58,9 +58,7 @@ class FidelityConfig:
     def proxy_config(self) -> ProxyConfig:
         """The proxy preset with this study's overrides; every epoch is evaluated, for the
         rank correlation by proxy epoch (the final AP does not depend on it)."""
-        base = config_io.load(ProxyConfig, proxy_preset_path(self.proxy_preset))
-        values = {"eval_every": 1, **self.proxy}
-        return config_io.from_dict(ProxyConfig, values, prefix="proxy.", base=base)
+        return with_overrides(self.proxy_preset, {"eval_every": 1, **self.proxy})
 
     def retrain_config(self) -> RetrainConfig:
         base = config_io.load(RetrainConfig, retrain_preset_path(self.retrain_preset))

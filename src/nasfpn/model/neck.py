@@ -148,7 +148,6 @@ class NASFPNNeck(nn.Module):
         if repeats < 1:
             raise ValueError(f"repeats={repeats!r}: the pyramid must be repeated at least once")
         self.variant = get_variant(variant) if isinstance(variant, str) else variant
-        self.genotype = genotype
         self.levels = genotype.levels
         self.width = width
         self.repeats = repeats
@@ -170,12 +169,32 @@ class NASFPNNeck(nn.Module):
             else nn.ModuleList()
         )
         self.n_extra = n_extra
-        self.plans = genotype.trace()
-        self.output_nodes = tuple(genotype.output_nodes().values())
+        self._use(genotype)
         self.repeat_cells = nn.ModuleList(
             nn.ModuleList(MergingCellOutput(width, v) for _ in self.plans) for _ in range(repeats)
         )
         self.reset_parameters()
+
+    def _use(self, genotype: Genotype) -> None:
+        self.genotype = genotype
+        self.plans = genotype.trace()
+        self.output_nodes = tuple(genotype.output_nodes().values())
+
+    def set_genotype(self, genotype: Genotype) -> None:
+        """Run ``genotype`` on these weights from now on (weight sharing, :mod:`nasfpn.supernet`).
+
+        A merging cell's weights (ReLU, 3x3 conv, BN at the pyramid's width) have the same
+        shapes whatever its inputs, level and operation, so any genotype with as many cells and
+        the same levels runs here: cell ``k`` of every repeat keeps its own weights.
+        """
+        genotype.validate()
+        cells = len(self.repeat_cells[0])
+        if len(genotype.cells) != cells or genotype.levels != self.levels:
+            raise ValueError(
+                f"a genotype of {len(genotype.cells)} cells over levels {genotype.levels} "
+                f"cannot run on this neck of {cells} cells over levels {self.levels}"
+            )
+        self._use(genotype)
 
     def reset_parameters(self) -> None:
         for m in self.modules():

@@ -8,9 +8,11 @@ package: ``nasfpn config show proxy/paper``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from nasfpn import config as config_io
 from nasfpn.model import AnchorSpec, LossSettings, ModelConfig
@@ -128,6 +130,13 @@ class ProxyConfig:
 def preset_path(name: str) -> Path | Traversable:
     """``paper`` -> the package's ``presets/proxy/paper.yaml``; a path is returned as it is."""
     return config_io.find_preset(name, "proxy")
+
+
+def with_overrides(preset: str, overrides: Mapping[str, Any]) -> ProxyConfig:
+    """A proxy preset (or YAML file) with the ``proxy:`` block of another configuration (a
+    search's, a study's, a supernet's) applied key by key; errors name ``proxy.KEY``."""
+    base = config_io.load(ProxyConfig, preset_path(preset))
+    return config_io.from_dict(ProxyConfig, overrides, prefix="proxy.", base=base)
 
 
 def load_proxy_config(

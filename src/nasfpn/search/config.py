@@ -9,7 +9,7 @@ from typing import Any
 
 from nasfpn import config as config_io
 from nasfpn.proxy_train import ProxyConfig
-from nasfpn.proxy_train.config import preset_path
+from nasfpn.proxy_train.config import with_overrides
 from nasfpn.space import SearchSpace
 
 DUPLICATE_POLICIES = ("replay", "reevaluate")
@@ -139,8 +139,7 @@ class SearchConfig:
 
     def proxy_config(self) -> ProxyConfig:
         """The proxy preset with this search's ``proxy`` overrides, checked key by key."""
-        base = config_io.load(ProxyConfig, preset_path(self.proxy_preset))
-        resolved = config_io.from_dict(ProxyConfig, self.proxy, prefix="proxy.", base=base)
+        resolved = with_overrides(self.proxy_preset, self.proxy)
         if self.asha and resolved.eval_every != 1:
             # ASHA decides on per-epoch rewards
             resolved = config_io.from_dict(ProxyConfig, {"eval_every": 1}, base=resolved)

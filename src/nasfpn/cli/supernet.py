@@ -1,0 +1,111 @@
+"""``nasfpn supernet``: train shared weights for the whole search space (``train``), and score
+architectures on them (``eval``). docs/oneshot.md."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime
+from pathlib import Path
+
+from nasfpn.cli.output import emit_json
+
+
+def _default_out() -> Path:
+    return Path("runs") / f"supernet-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from nasfpn.supernet import load_supernet_config, train_supernet
+
+    if args.resume is not None:
+        if args.config is not None or args.set or args.out is not None:
+            raise ValueError(
+                "--resume DIR continues the run with the configuration saved in DIR; drop "
+                "--config, --set and --out"
+            )
+        out, cfg = Path(args.resume), None
+        if not (out / "supernet_config.yaml").is_file():
+            raise FileNotFoundError(
+                f"--resume {out}: not a supernet folder (no supernet_config.yaml); start one "
+                "with `nasfpn supernet train --out DIR`"
+            )
+    else:
+        out = Path(args.out) if args.out is not None else _default_out()
+        cfg = load_supernet_config(args.config or "cpu-tiny", args.set or [])
+    last = [0.0]
+
+    def progress(entry: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] >= args.every:
+            last[0] = now
+            print(f"step {entry['step']:>6}  loss {entry['loss']:.4f}  lr {entry['lr']:.2e}  "
+                  f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
+
+    print(f"supernet: {out}", flush=True)
+    summary = train_supernet(cfg, out, resume=args.resume is not None, progress=progress)
+    if args.json:
+        emit_json({"out": str(out), **summary.to_dict()})
+    else:
+        loss = f"{summary.final_loss:.4f}" if summary.final_loss is not None else "-"
+        print(f"{summary.status}: {summary.steps} steps in {summary.seconds / 60:.1f} min "
+              f"({summary.precision}), last loss {loss}")  # fmt: skip
+        if summary.reason:
+            print(f"  {summary.reason}")
+        print(f"score architectures:  nasfpn supernet eval {out} nasfpn")
+    return 0 if summary.status == "ok" else 1
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from nasfpn.supernet import score
+
+    options = {"bn_batches": args.bn_batches, "threads": args.threads}
+    results = score(args.folder, args.arch, **options)
+    if args.json:
+        emit_json({"supernet": str(args.folder), "results": [r.to_dict() for r in results]})
+        return 0
+    width = max(len(r.arch) for r in results)
+    print(f"{'arch':<{width}}  key               AP      AP50    seconds")
+    for r in results:
+        print(f"{r.arch:<{width}}  {r.key}  {r.AP:.4f}  {r.AP50:.4f}  {r.seconds:7.2f}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "supernet",
+        help="shared weights for the whole space: train them, score architectures on them",
+        description="One-shot architecture evaluation (docs/oneshot.md): `train` trains one "
+        "RetinaNet whose neck runs every genotype of the search space, a sampled path per "
+        "step; `eval` scores architectures on those weights (COCO AP on the proxy's reward "
+        "split, batch-norm statistics recomputed per architecture).",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    about = "Train shared weights for a proxy task's search space."
+    t = verbs.add_parser("train", help="train the shared weights", description=about)
+    t.add_argument("--config", help="a supernet preset (cpu-tiny, paper) or a YAML file "
+                   "(default: cpu-tiny; `nasfpn config list`)")  # fmt: skip
+    t.add_argument("--out", help="the output folder (default: runs/supernet-<time>)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a key (steps=500, proxy.lr=0.001, bn_batches=4)")  # fmt: skip
+    t.add_argument("--resume", metavar="DIR", help="continue the training in DIR exactly")
+    t.add_argument("--every", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between progress lines (default 10)")  # fmt: skip
+    t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    t.set_defaults(func=run_train)
+    e = verbs.add_parser("eval", help="score architectures on trained shared weights",
+                         description="Each architecture's AP on the reward split, on the "
+                         "shared weights of a finished supernet folder.")  # fmt: skip
+    e.add_argument("folder", type=Path, metavar="DIR", help="a finished supernet folder")
+    e.add_argument("arch", nargs="+", metavar="ARCH",
+                   help="a built-in genotype name or a genotype JSON file")  # fmt: skip
+    e.add_argument("--bn-batches", type=int, metavar="N",
+                   help="batches that recompute batch-norm statistics (0: those of training; "
+                   "default: the folder's bn_batches)")  # fmt: skip
+    e.add_argument("--threads", type=int, metavar="N", help="torch threads (default: the folder's)")
+    e.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: {supernet, results: [{arch, key, AP, seconds, ...}]}",
+    )
+    e.set_defaults(func=run_eval)
