@@ -58,7 +58,8 @@ def test_the_wheel_runs_outside_the_source_tree(tmp_path) -> None:
     assert where.strip().startswith(str(venv)), where  # the wheel's copy, not the checkout
     assert _run([nasfpn, "--version"], elsewhere, env).strip() == f"nasfpn {__version__}"
     listing = _run([nasfpn, "config", "list"], elsewhere, env)
-    for preset in ("proxy/cpu-tiny", "proxy/paper", "retrain/cpu-tiny", "search/paper"):
+    for preset in ("proxy/cpu-tiny", "proxy/paper", "retrain/cpu-tiny", "search/paper",
+                   "supernet/cpu-tiny"):  # fmt: skip
         assert preset in listing
     shown = _run([nasfpn, "config", "show", "search/paper"], elsewhere, env)
     assert shown == (ROOT / "src" / "nasfpn" / "presets" / "search" / "paper.yaml").read_text()
@@ -73,3 +74,13 @@ def test_the_wheel_runs_outside_the_source_tree(tmp_path) -> None:
     assert result["precision"] in ("fp32", "bf16") and result["cpu_model"]
     assert len(result["config_hash"]) == 12
     assert not list(elsewhere.iterdir())  # nothing written where it ran: the data is cached
+
+    # the supernet preset found by name too: a few steps on the same shortened proxy task
+    shortened = ["--set", "proxy.subset=0.1", "--set", "proxy.reward_images=20"]
+    supernet = tmp_path / "supernet"
+    _run([nasfpn, "supernet", "train", "--out", str(supernet), "--set", "steps=3",
+          "--set", "threads=1", "--set", "bn_batches=1", *shortened], elsewhere, env)  # fmt: skip
+    scored = json.loads(_run([nasfpn, "supernet", "eval", str(supernet), "nasfpn", "--json"],
+                             elsewhere, env))  # fmt: skip
+    assert [r["arch"] for r in scored["results"]] == ["nasfpn"]
+    assert 0.0 <= scored["results"][0]["AP"] <= 1.0
