@@ -62,3 +62,36 @@ def test_top_search_keys_ignore_reevaluations() -> None:
                rec("r1", "a", 0.0, seed=1, phase="reevaluation")]  # fmt: skip
     assert top_search_keys(records, 2) == ["a", "b"]  # a's poor re-evaluation does not count
     assert top_search_keys(records, 0) == []
+
+
+def test_shared_weight_scores_never_average_with_stand_alone_runs() -> None:
+    """A one-shot search: samples scored on shared weights, the top two then trained
+    stand-alone (one of them diverged). Stand-alone runs rank first, by themselves."""
+
+    def scored(trial, key, reward, step):
+        return {**rec(trial, key, reward, step=step, seed=None), "reward_source": "supernet"}
+
+    records = [
+        scored("s0", "a", 0.18, 0),
+        scored("s1", "b", 0.15, 1),
+        scored("s2", "c", 0.12, 2),
+        {
+            **rec("dup-3", "a", 0.18, "duplicate", step=3, seed=None, dup="s0"),
+            "reward_source": "supernet",
+        },
+        rec("r0", "a", 0.25, seed=0, phase="reevaluation", step=0),
+        rec("r1", "b", 0.31, seed=0, phase="reevaluation", step=1),
+    ]
+    assert top_search_keys(records, 2) == ["a", "b"]  # chosen by score
+    ranked = rank(records)
+    assert [e["key"] for e in ranked] == ["b", "a", "c"]  # by stand-alone AP, then by score
+    b, a, c = ranked
+    assert (b["reward"], b["score"], b["reward_source"], b["seeds"]) == (0.31, 0.15, "proxy", [0])
+    assert (a["rewards"], a["score"], a["samples"]) == ([0.25], 0.18, 2)
+    assert (c["reward"], c["score"], c["reward_source"]) == (0.12, 0.12, "supernet")
+    assert a["record"] == 1 and a["measured_record"] == 5  # the sample; the run ranked by
+    # an architecture whose stand-alone run diverged keeps its score, behind stand-alone ones
+    diverged = [*records[:4], rec("r0", "a", 0.0, "diverged", seed=0, phase="reevaluation")]
+    ranked = rank(diverged)
+    assert [e["key"] for e in ranked] == ["a", "b", "c"]
+    assert ranked[0]["reward_source"] == "proxy" and ranked[0]["rewards"] == [0.0]

@@ -234,3 +234,33 @@ def test_a_search_joins_a_ray_start_cluster_and_one_is_submitted_as_a_job(
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-2000:]
     assert "succeeded" in submit.stdout + submit.stderr
     assert [r["status"] for r in read_ledger(job_out)] == ["ok", "ok"]
+
+
+def test_shared_weights_trained_and_searched_on_a_ray_start_cluster(
+    tiny_synth, tmp_path, cluster
+) -> None:
+    """`nasfpn supernet train --address` trains as a task on the cluster; a search joined by
+    --address scores on those weights with actors there, then re-evaluates stand-alone."""
+    proxy = [a for k, v in {**TINY_PROXY, "data": str(tiny_synth)}.items()
+             for a in ("--set", f"proxy.{k}={'null' if v is None else v}")]  # fmt: skip
+    folder = tmp_path / "supernet"
+    trained = subprocess.run(
+        [sys.executable, "-m", "nasfpn", "supernet", "train", "--address", cluster.address,
+         "--out", str(folder), "--json", "--set", "steps=3", "--set", "bn_batches=1",
+         "--set", "threads=1", *proxy],
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert json.loads(trained.stdout.splitlines()[-1])["status"] == "ok"
+
+    out = tmp_path / "oneshot"
+    searched = subprocess.run(
+        [sys.executable, "-m", "nasfpn", "search", "--reward", "supernet", "--supernet",
+         str(folder), "--address", cluster.address, "--out", str(out), "--trials", "4",
+         "--algorithm", "random", "--set", "concurrent=1", "--set", "reevaluate_top=1", *proxy],
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert searched.returncode == 0, searched.stdout[-3000:] + searched.stderr[-2000:]
+    records = read_ledger(out)
+    assert [r["reward_source"] for r in records] == ["supernet"] * 4 + ["proxy"]
+    assert records[-1]["phase"] == "reevaluation" and records[-1]["status"] == "ok"

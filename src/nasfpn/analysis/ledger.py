@@ -43,7 +43,8 @@ TRAINED: tuple[str, ...] = ("ok", "early_stopped")
 
 REQUIRED: tuple[str, ...] = ("trial_id", "controller_step", "key", "reward", "status")
 _TEXT = ("trial_id", "origin", "key", "status", "error", "duplicate_of", "node", "config_hash",
-         "phase", "reevaluation_of", "precision", "cpu_model", "gpu_model")  # fmt: skip
+         "phase", "reevaluation_of", "precision", "cpu_model", "gpu_model",
+         "reward_source")  # fmt: skip
 _FLOAT = ("reward", "start_time", "end_time", *METRICS, *EXTRA)
 
 PathArg = str | PathLike[str]
@@ -96,7 +97,8 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     NaN, NaN; ``cpu_model`` and ``gpu_model``: where the trial ran (rewards are reproducible
     per CPU model and precision), NaN in older ledgers, for duplicates and for trials whose
     worker failed; ``controller_proposals``: the controller's proposals when it learnt from a
-    search record, ``<NA>`` elsewhere), every metric
+    search record, ``<NA>`` elsewhere; ``reward_source``: ``proxy`` for a stand-alone proxy
+    training, ``supernet`` for a score on shared weights, docs/oneshot.md), every metric
     as its own float column (``AP`` ... ``APl``, ``params``, ``flops``, ``train_seconds``,
     ``eval_seconds``, ``epochs``, ``iterations``; NaN where the trial has none, as for
     duplicates and failures; metrics a newer search adds get columns too), one column per
@@ -150,6 +152,7 @@ def _flatten(record: dict[str, Any], number: int) -> dict[str, Any]:
                  "controller_proposals"):  # fmt: skip
         row[name] = record.get(name)
     row["phase"] = rewards.phase(record)
+    row["reward_source"] = rewards.source(record)
     for name in (*METRICS, *EXTRA):
         row[name] = metrics.get(name)
     for name, value in metrics.items():  # figures a newer search adds (worker_start, ...)
@@ -255,28 +258,35 @@ def top_k(ledger: pd.DataFrame, k: int = 5) -> pd.DataFrame:
 
     The same ranking as the search's ``top_k.json`` (:func:`nasfpn.rewards.rank`): by the mean
     reward over each architecture's runs (re-evaluations included, duplicates replay rather
-    than add), re-evaluated architectures first, ties to the earlier controller step. Columns:
-    ``key``, ``reward`` (the mean; also ``reward_mean``), ``reward_std`` (NaN for one run),
-    ``rewards`` and ``seeds`` (lists, one entry per run), ``evaluations``, ``reevaluated``,
-    ``samples`` (controller samples of that key, duplicates included), and the first ``ok``
-    run's ``record``, ``trial_id``, ``controller_step``, metrics and ``genotype``.
+    than add), re-evaluated architectures first, ties to the earlier controller step; in a
+    one-shot search, by stand-alone runs only, ahead of the architectures known by their
+    shared-weight score alone. Columns: ``key``, ``reward`` (the mean; also ``reward_mean``),
+    ``reward_std`` (NaN for one run), ``rewards`` and ``seeds`` (lists, one entry per run),
+    ``evaluations``, ``reward_source`` (what the mean is of), ``score`` (the shared-weight score,
+    NaN without one), ``reevaluated``, ``samples`` (controller samples of that key, duplicates
+    included), the first ``ok`` search run's ``record``, ``trial_id`` and
+    ``controller_step``, the metrics of the first ``ok`` run of the ranked source, and
+    ``genotype``.
     """
     if k < 1:
         raise ValueError(f"k={k}: expected at least 1 architecture to list")
     columns = ["key", "reward", "reward_mean", "reward_std", "rewards", "seeds", "evaluations",
-               "reevaluated", "samples", "record", "trial_id", "controller_step", *METRICS,
-               *EXTRA, "genotype"]  # fmt: skip
+               "reward_source", "score", "reevaluated", "samples", "record", "trial_id",
+               "controller_step", *METRICS, *EXTRA, "genotype"]  # fmt: skip
     fields = ["key", "status", "reward", "duplicate_of", "phase", "seed", "trial_id",
-              "controller_step"]  # fmt: skip
+              "controller_step", "reward_source"]  # fmt: skip
     records = ledger[fields].astype(object).where(ledger[fields].notna(), None)
     ranked = rewards.rank(records.to_dict("records"))[:k]
     if not ranked:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(ranked)
     first = ledger.iloc[table["record"].to_numpy() - 1]  # rank's positions are 1-based
-    for name in ("record", *METRICS, *EXTRA, "genotype"):
-        table[name] = first[name].to_numpy()
+    measured = ledger.iloc[table["measured_record"].to_numpy() - 1]
+    table["genotype"] = first["genotype"].to_numpy()
+    for name in (*METRICS, *EXTRA):
+        table[name] = measured[name].to_numpy()
     table["reward_std"] = table["reward_std"].astype("float64")
+    table["score"] = table["score"].astype("float64")
     return table[columns].reset_index(drop=True)
 
 

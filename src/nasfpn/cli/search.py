@@ -11,12 +11,13 @@ def run(args: argparse.Namespace) -> int:
     from nasfpn.search import BEST_FILE, LEDGER_FILE, TOP_K_FILE, load_search_config, run_search
 
     overrides = list(args.set or [])
-    for name in ("algorithm", "trials", "seed", "address"):
+    for name in ("algorithm", "trials", "seed", "address", "reward", "supernet"):
         value = getattr(args, name)
         if value is not None:
             overrides.append(f"{name}={value}")
     if args.resume:
-        if args.config or args.set or args.algorithm or args.seed is not None or args.out:
+        given = (args.config, args.set, args.algorithm, args.out, args.reward, args.supernet)
+        if any(given) or args.seed is not None:
             raise ValueError(
                 "--resume continues a search with its saved configuration and folder; only "
                 "--trials, --address and --verbose may be given with it"
@@ -40,9 +41,16 @@ def run(args: argparse.Namespace) -> int:
         )
         runs = ", ".join(f"{r:.4f}" for r in best["rewards"])
         spread = f" +- {best['reward_std']:.4f}" if best["reward_std"] is not None else ""
+        score = best.get("score")
+        if best.get("reward_source") == "supernet":  # no stand-alone run of it finished
+            kind, shared = "shared-weight score", ""
+        else:
+            kind = "stand-alone run" if score is not None else "run"
+            shared = f"; shared-weight score {score:.4f}" if score is not None else ""
+        plural = "s" if best["evaluations"] > 1 else ""
         print(f"best architecture: key {best['key']}, AP {best['reward_mean']:.4f}{spread} over "
-              f"{best['evaluations']} run{'s' if best['evaluations'] > 1 else ''} ({runs}; "
-              f"trial {best['trial_id']}, controller step {best['controller_step']})")  # fmt: skip
+              f"{best['evaluations']} {kind}{plural} ({runs}; trial {best['trial_id']}, "
+              f"controller step {best['controller_step']}{shared})")  # fmt: skip
         print(f"  cells: {cells}")
         print(f"  exported genotype: {summary.out / BEST_FILE}  (top k: {TOP_K_FILE})")
     print(f"  ledger:            {summary.out / LEDGER_FILE}")
@@ -70,6 +78,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--algorithm", choices=["evolution", "reinforce", "ppo", "random"],
                    help="search algorithm (default: evolution; the paper used ppo)")  # fmt: skip
     p.add_argument("--trials", type=int, help="controller samples to evaluate")
+    p.add_argument(
+        "--reward",
+        choices=["proxy", "supernet"],
+        help="where a sample's reward comes from: a stand-alone proxy training (proxy, the "
+        "default) or a score on shared weights (supernet; the top architectures are then "
+        "trained stand-alone: docs/oneshot.md)",
+    )
+    p.add_argument(
+        "--supernet",
+        metavar="DIR",
+        help="with --reward supernet: a finished `nasfpn supernet train` folder of this space "
+        "and proxy task (default: the search trains one into OUT/supernet)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")
     p.add_argument("--resume", metavar="DIR", help="continue the search in DIR")

@@ -42,8 +42,12 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"step {entry['step']:>6}  loss {entry['loss']:.4f}  lr {entry['lr']:.2e}  "
                   f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
 
-    print(f"supernet: {out}", flush=True)
-    summary = train_supernet(cfg, out, resume=args.resume is not None, progress=progress)
+    resume = args.resume is not None
+    if args.address is not None:
+        summary = _train_on_cluster(args.address, cfg, out, resume, args.every)
+    else:
+        print(f"supernet: {out}", flush=True)
+        summary = train_supernet(cfg, out, resume=resume, progress=progress)
     if args.json:
         emit_json({"out": str(out), **summary.to_dict()})
     else:
@@ -54,6 +58,32 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"  {summary.reason}")
         print(f"score architectures:  nasfpn supernet eval {out} nasfpn")
     return 0 if summary.status == "ok" else 1
+
+
+def _train_on_cluster(address: str, cfg, out: Path, resume: bool, every: float):
+    """The training as a Ray task on the cluster at ``address``: on a GPU when the cluster has
+    one and the proxy's device allows it. ``out`` must be on storage the cluster's nodes and
+    this machine share."""
+    import ray
+
+    from nasfpn.ray_setup import check_address, init_ray
+    from nasfpn.supernet import SupernetSummary
+    from nasfpn.supernet.remote import train_remote
+    from nasfpn.supernet.train import load_folder_config
+
+    check_address(address)  # a cluster that cannot be joined: one line, nothing written
+    init_ray(address)
+    settings = cfg if cfg is not None else load_folder_config(out)
+    proxy = settings.proxy_config()
+    gpus = 1 if proxy.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    cpus = settings.threads or proxy.threads or 1
+    print(f"supernet: {out} (a Ray task on {address}: {cpus} CPUs, {gpus} GPU)", flush=True)
+
+    def waiting(seconds: float) -> None:
+        print(f"  training on the cluster ({seconds / 60:.1f} min)", flush=True)
+
+    return SupernetSummary(**train_remote(cfg, out, resume=resume, cpus=cpus, gpus=gpus,
+                                          wait=waiting, every=max(every, 30.0)))  # fmt: skip
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -89,6 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a key (steps=500, proxy.lr=0.001, bn_batches=4)")  # fmt: skip
     t.add_argument("--resume", metavar="DIR", help="continue the training in DIR exactly")
+    t.add_argument("--address", metavar="HOST:PORT",
+                   help="train as a task on this Ray cluster (a GPU node when it has one); "
+                   "--out must be on storage the nodes share")  # fmt: skip
     t.add_argument("--every", type=float, default=10.0, metavar="SECONDS",
                    help="seconds between progress lines (default 10)")  # fmt: skip
     t.add_argument("--json", action="store_true", help="print the summary as one JSON object")

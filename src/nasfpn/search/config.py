@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasfpn import config as config_io
 from nasfpn.proxy_train import ProxyConfig
 from nasfpn.proxy_train.config import with_overrides
 from nasfpn.space import SearchSpace
 
+if TYPE_CHECKING:
+    from nasfpn.supernet import SupernetConfig
+
 DUPLICATE_POLICIES = ("replay", "reevaluate")
+REWARD_SOURCES = ("proxy", "supernet")
+# supernet settings a search decides itself: its proxy task and its space
+SUPERNET_FROM_SEARCH = ("proxy_preset", "proxy", "min_level", "max_level", "num_cells",
+                        "num_intermediate")  # fmt: skip
 TIMEOUT_POLICIES = ("discard", "penalty")
 
 
@@ -39,6 +46,17 @@ class SearchConfig:
 
     proxy_preset: str = "cpu-tiny"
     proxy: dict[str, Any] = field(default_factory=dict)
+
+    # where a sample's reward comes from (docs/oneshot.md): `proxy`, a stand-alone proxy
+    # training per architecture; `supernet`, its score on shared weights trained once for the
+    # whole space (an inference pass), the top `reevaluate_top` then trained stand-alone.
+    # `supernet` names a finished supernet folder of this space and proxy task; left empty, the
+    # search trains one into its own folder (OUT/supernet) from the `supernet_preset` with
+    # `supernet_options` (e.g. {steps: 4000}), its proxy task and space being the search's.
+    reward: str = "proxy"
+    supernet: str | None = None
+    supernet_preset: str = "cpu-tiny"
+    supernet_options: dict[str, Any] = field(default_factory=dict)
 
     # cluster resources
     concurrent: int = 2  # trials running at once
@@ -123,6 +141,41 @@ class SearchConfig:
                 )
         if self.cpus_per_trial < 0 or self.gpus_per_trial < 0:
             raise ValueError("cpus_per_trial and gpus_per_trial must not be negative")
+        if self.reward not in REWARD_SOURCES:
+            raise ValueError(f"reward={self.reward!r} is unknown; choose one of {REWARD_SOURCES}")
+        if self.reward == "supernet":
+            self._check_supernet()
+
+    def _check_supernet(self) -> None:
+        """What a shared-weight search cannot do, refused before anything runs."""
+        if self.asha:
+            raise ValueError(
+                "asha=true with reward=supernet: ASHA stops proxy trainings early, and a "
+                "shared-weight score has no training to stop; set asha=false"
+            )
+        if self.duplicates == "reevaluate":
+            raise ValueError(
+                "duplicates=reevaluate with reward=supernet: a shared-weight score is the same "
+                "every time; set duplicates=replay"
+            )
+        if self.reevaluate_top < 1 or self.reevaluate_seeds < 1:
+            raise ValueError(
+                f"reevaluate_top={self.reevaluate_top} and reevaluate_seeds="
+                f"{self.reevaluate_seeds} with reward=supernet: the search must train its best "
+                "architectures stand-alone (its ranking never rests on shared-weight scores "
+                "alone); set both to 1 or more"
+            )
+        if self.reevaluate_feedback:
+            raise ValueError(
+                "reevaluate_feedback=true with reward=supernet would mix stand-alone APs into "
+                "the shared-weight scores the controller learns from; set it false"
+            )
+        decided = sorted(set(self.supernet_options) & set(SUPERNET_FROM_SEARCH))
+        if decided:
+            raise ValueError(
+                f"supernet_options sets {', '.join(decided)}: a search's supernet takes its "
+                "proxy task and space from the search; set them at the top level"
+            )
 
     @property
     def reevaluations(self) -> int:
@@ -144,6 +197,16 @@ class SearchConfig:
             # ASHA decides on per-epoch rewards
             resolved = config_io.from_dict(ProxyConfig, {"eval_every": 1}, base=resolved)
         return resolved
+
+    def supernet_config(self) -> SupernetConfig:
+        """The configuration of the supernet this search trains when ``supernet`` is empty:
+        ``supernet_preset`` with ``supernet_options``, on this search's proxy task and space."""
+        from nasfpn.supernet.config import SupernetConfig, preset_path
+
+        base = config_io.load(SupernetConfig, preset_path(self.supernet_preset))
+        settings = {**self.supernet_options, **{name: getattr(self, name)
+                                                for name in SUPERNET_FROM_SEARCH}}  # fmt: skip
+        return config_io.from_dict(SupernetConfig, settings, base=base)
 
 
 # the search preset that is SearchConfig's own defaults (the quick start's search), not a file

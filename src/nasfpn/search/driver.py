@@ -41,6 +41,7 @@ from nasfpn.search.progress import (
     board_results,
     start_board,
 )
+from nasfpn.search.scoring import score_samples, supernet_folder
 from nasfpn.search.searcher import STATE_FILE, NASSearcher
 
 CONFIG_FILE = "search_config.yaml"
@@ -219,6 +220,11 @@ def run_search(
     out = Path(out).resolve()
     if cfg is not None:
         cfg.proxy_config()  # refuse a bad proxy key before anything is written
+        if cfg.reward == rewards.SUPERNET and cfg.supernet:  # and shared weights that won't do
+            from nasfpn.supernet import check_match
+
+            given = cfg.proxy_config()
+            check_match(cfg.supernet, cfg.space(), given, proxy_data.config_hash(given))
     cfg = prepare_out(out, cfg, resume, trials, address)
     space = cfg.space()
     proxy = cfg.proxy_config()
@@ -242,12 +248,17 @@ def run_search(
     searcher.on_record = progress
     searcher.on_start = display.started
     searcher.log = display.log
-    seeds = f"{cfg.reevaluate_seeds} more seed{'s' if cfg.reevaluate_seeds > 1 else ''}"
+    oneshot = cfg.reward == rewards.SUPERNET
+    plural = "s" if cfg.reevaluate_seeds > 1 else ""
+    seeds = (f"{cfg.reevaluate_seeds} stand-alone run{plural}" if oneshot
+             else f"{cfg.reevaluate_seeds} more seed{plural}")  # fmt: skip
     reeval = (f", then the top {cfg.reevaluate_top} re-evaluated with {seeds} each"
               if cfg.reevaluations else "")  # fmt: skip
+    scored = " scored on shared weights" if oneshot else ""
     display.log(f"search: {cfg.algorithm} over {space.size(ordered=False):.3g} architectures, "
-                f"{cfg.trials} trials{reeval} ({len(ledger)} records done), {cfg.concurrent} "
-                f"at a time, proxy '{cfg.proxy_preset}'; writing to {out}")  # fmt: skip
+                f"{cfg.trials} trials{scored}{reeval} ({len(ledger)} records done), "
+                f"{cfg.concurrent} at a time, proxy '{cfg.proxy_preset}'; "
+                f"writing to {out}")  # fmt: skip
 
     if not searcher.finished:
         quiet = ours and not verbose
@@ -300,6 +311,9 @@ def run_search(
                 tuner.fit()
 
             with display:
+                if oneshot and (searcher.pending or searcher.issued < cfg.trials):
+                    folder = supernet_folder(cfg, out, space, proxy, proxy_hash, display.log)
+                    score_samples(searcher, cfg, folder, display.log)
                 # consecutive Tune runs of at most tune_run_trials trials (SearchConfig)
                 runs = 0
                 while not searcher.finished:

@@ -19,14 +19,23 @@ TOP_K_FILE = "top_k.json"
 
 
 def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """:func:`nasfpn.rewards.rank` with each entry's first ``ok`` run: its ``metrics``,
-    ``config_hash`` and ``genotype``."""
+    """:func:`nasfpn.rewards.rank` with each entry's ``genotype`` and ``config_hash`` (of its
+    first ``ok`` run) and ``metrics`` (of the first ``ok`` run it is ranked by: a stand-alone
+    one where there is one)."""
     entries = rewards.rank(records)
     for entry in entries:
         first = records[entry["record"] - 1]
-        entry.update(metrics=first["metrics"], config_hash=first.get("config_hash", ""),
+        measured = records[entry["measured_record"] - 1]
+        entry.update(metrics=measured["metrics"], config_hash=first.get("config_hash", ""),
                      genotype=first["genotype"])  # fmt: skip
     return entries
+
+
+METRIC = {
+    rewards.PROXY: "AP on the proxy reward split (mean over the architecture's stand-alone runs)",
+    rewards.SUPERNET: "AP on the proxy reward split on shared weights (its supernet score: no "
+    "stand-alone run of it finished)",
+}
 
 
 def _write(path: Path, text: str) -> None:
@@ -53,7 +62,9 @@ def export_results(
         "rewards": best["rewards"],
         "seeds": best["seeds"],
         "evaluations": best["evaluations"],
-        "metric": "AP on the proxy reward split (mean over the architecture's runs)",
+        "metric": METRIC[best["reward_source"]],
+        "reward_source": best["reward_source"],
+        "score": best["score"],
         "trial_id": best["trial_id"],
         "controller_step": best["controller_step"],
         "key": best["key"],

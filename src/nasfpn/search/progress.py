@@ -99,6 +99,9 @@ def board_reporter(send: Callable[[dict[str, Any]], Any], every: float = BOARD_S
     return report
 
 
+SCORE_LINE_SECONDS = 5.0
+
+
 class SearchProgress:
     """For each ledger record: counts, best AP, unique architectures and time left, shown by
     ``display``; the controller's health figures to ``health`` (a JSON line per record) and
@@ -117,7 +120,10 @@ class SearchProgress:
         self.done_at_start = len(searcher.ledger)
         # running counts, updated per record (a scan of the ledger per record grows with it)
         self.counts = {"done": 0, "failed": 0, "timeouts": 0, "duplicates": 0}
-        self.best: float | None = None
+        self.best: float | None = None  # of the search's own rewards (shared-weight scores...)
+        self.source = getattr(getattr(searcher, "cfg", None), "reward", "proxy")
+        self.best_name = "best score" if self.source == "supernet" else "best AP"
+        self.last_line = -math.inf  # time.monotonic() of the last score's line
         self.keys: set[str] = set()
         for record in searcher.ledger.records:
             self._count(record)
@@ -130,7 +136,10 @@ class SearchProgress:
         self.counts["failed"] += status in ("error", "failed", "diverged")
         self.counts["timeouts"] += status == "timeout"
         self.counts["duplicates"] += status == "duplicate"
-        if status in ("ok", "early_stopped"):
+        if (
+            status in ("ok", "early_stopped")
+            and record.get("reward_source", "proxy") == self.source
+        ):
             reward = record["reward"]
             self.best = reward if self.best is None else max(self.best, reward)
         self.keys.add(record["key"])
@@ -150,7 +159,7 @@ class SearchProgress:
     def _counts(self, s: dict[str, Any], best: str, elapsed: float) -> str:
         """``failed ..., timeouts ..., duplicates ... | best AP ... | unique ... | times``."""
         return (f"failed {s['failed']}, timeouts {s['timeouts']}, duplicates {s['duplicates']} "
-                f"| best AP {best} | unique {s['unique']} | {clock(elapsed)} elapsed, "
+                f"| {self.best_name} {best} | unique {s['unique']} | {clock(elapsed)} elapsed, "
                 f"~{clock(s['left'])} left")  # fmt: skip
 
     def summary(self) -> str:
@@ -165,10 +174,17 @@ class SearchProgress:
         running = len(self.searcher.live) + len(self.searcher.reevaluating)
         tag = " (re-evaluation)" if record.get("phase") == "reevaluation" else ""
         best = s["best"] if s["best"] is not None else 0.0
-        self.display.log(
-            f"[{s['done']:>4}/{self.total}] {record['status']:<13} AP {record['reward']:.4f}{tag} "
-            f"| running {running}, {self._counts(s, f'{best:.4f}', s['elapsed'])}"
-        )
+        # shared-weight scores come every second or two: a line at most every SCORE_LINE_SECONDS
+        score = record.get("reward_source") == "supernet"
+        now = time.monotonic()
+        if not score or now - self.last_line >= SCORE_LINE_SECONDS or s["done"] >= self.total:
+            self.last_line = now
+            name = "score" if score else "AP"
+            self.display.log(
+                f"[{s['done']:>4}/{self.total}] {record['status']:<13} {name} "
+                f"{record['reward']:.4f}{tag} | running {running}, "
+                f"{self._counts(s, f'{best:.4f}', s['elapsed'])}"
+            )
         health = {
             name: float(value)
             for name, value in self.searcher.algorithm.diagnostics().items()

@@ -45,7 +45,15 @@ import torch
 from ray.tune.search import Searcher
 
 from nasfpn.controller import Algorithm, Proposal
-from nasfpn.rewards import REEVALUATION, SEARCH, is_trained, phase, top_search_keys
+from nasfpn.rewards import (
+    PROXY,
+    REEVALUATION,
+    SEARCH,
+    SUPERNET,
+    is_trained,
+    phase,
+    top_search_keys,
+)
 from nasfpn.search.config import SearchConfig
 from nasfpn.search.ledger import Ledger
 from nasfpn.search.trainable import actions_text
@@ -129,7 +137,8 @@ class NASSearcher(Searcher):
         self.fetch_result: Callable[[str], dict[str, Any] | None] | None = None
         # the proxy seed of an architecture's first training; later ones count up from it
         self.base_seed = cfg.proxy_config().seed if seed is None else seed
-        self.live: dict[str, tuple[Proposal, float, int]] = {}  # trial id -> proposal, start, seed
+        # trial id -> proposal, start, seed (None for a shared-weight score)
+        self.live: dict[str, tuple[Proposal, float, int | None]] = {}
         self.waiting: dict[str, list[Proposal]] = defaultdict(list)  # key -> held duplicates
         self.pending: list[Proposal] = []  # restored proposals to evaluate before new ones
         self.rewards: dict[str, list[float]] = defaultdict(list)  # key -> search-run rewards
@@ -277,10 +286,13 @@ class NASSearcher(Searcher):
             if phase(record) == SEARCH and record["status"] == "ok" and is_trained(record):
                 first.setdefault(record["key"], record)
         jobs = []
+        # after a proxy search, seeds after the search run's; after a shared-weight search
+        # (whose scores have no seed), from the proxy's own
+        start = self.base_seed + (self.cfg.reward == PROXY)
         for key in top_search_keys(records, self.cfg.reevaluate_top):
             taken: set[int] = set()
             for _ in range(self.cfg.reevaluate_seeds - done[key]):
-                seed = self._free_seed(key, self.base_seed + 1, taken)
+                seed = self._free_seed(key, start, taken)
                 taken.add(seed)
                 origin = first[key]
                 jobs.append(Reevaluation(key, seed, origin["genotype"], origin["trial_id"],
@@ -297,11 +309,18 @@ class NASSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self.run_left is not None and self.run_left <= 0:
             return Searcher.FINISHED  # this Tune run is full (see start_run)
+        config = self.suggest_search(trial_id)
+        return config if config is not None else self._suggest_reevaluation(trial_id)
+
+    def suggest_search(self, trial_id: str) -> dict[str, Any] | None:
+        """The next controller sample to evaluate as ``trial_id`` (duplicates are recorded on
+        the way), or None once every sample is issued. The one-shot driver calls it directly
+        (nasfpn.search.scoring); Tune through :meth:`suggest`."""
         while True:
             if self.pending:
                 proposal = self.pending.pop(0)
             elif self.issued >= self.cfg.trials:
-                return self._suggest_reevaluation(trial_id)
+                return None
             else:
                 # not saved here: a resumed search proposes it again (see _resume)
                 proposal = self.algorithm.propose()
@@ -313,8 +332,10 @@ class NASSearcher(Searcher):
                 # the same architecture is training right now: replay its reward when it ends
                 self.waiting[key].append(proposal)
                 continue
-            seed = self._free_seed(key, self.base_seed)
-            self.seeds[key].add(seed)
+            seed = None  # a shared-weight score has no seed
+            if self.cfg.reward == PROXY:
+                seed = self._free_seed(key, self.base_seed)
+                self.seeds[key].add(seed)
             self.training[key] += 1
             self.live[trial_id] = (proposal, time.time(), seed)
             return self._started(trial_id, {
@@ -334,7 +355,9 @@ class NASSearcher(Searcher):
             self.plan = self._plan()
             if self.plan and self.log is not None:
                 keys = len({job.key for job in self.plan})
-                self.log(f"re-evaluating the top {keys} architectures with more seeds: "
+                how = ("stand-alone proxy training" if self.cfg.reward == SUPERNET
+                       else "more seeds")  # fmt: skip
+                self.log(f"re-evaluating the top {keys} architectures with {how}: "
                          f"{len(self.plan)} trials", flush=True)  # fmt: skip
         if not self.plan:
             return Searcher.FINISHED
@@ -388,7 +411,7 @@ class NASSearcher(Searcher):
         proposal, start, seed = self.live.pop(trial_id)
         self.training[proposal.key] -= 1
         record = self._trial_record(trial_id, result, error, start, seed)
-        if not self._evaluated(record["status"]):
+        if not self._evaluated(record["status"]) and seed is not None:
             self.seeds[proposal.key].discard(seed)  # no reward: a retraining may use it again
         record.update(controller_step=proposal.id, origin=proposal.origin,
                       actions=list(proposal.actions), genotype=proposal.genotype.to_dict(),
@@ -413,7 +436,12 @@ class NASSearcher(Searcher):
         return result
 
     def _trial_record(
-        self, trial_id: str, result: dict[str, Any] | None, error: bool, start: float, seed: int
+        self,
+        trial_id: str,
+        result: dict[str, Any] | None,
+        error: bool,
+        start: float,
+        seed: int | None,
     ) -> dict[str, Any]:
         """The ledger record of a finished Tune trial, less what identifies the architecture."""
         result = result or {}
@@ -438,6 +466,8 @@ class NASSearcher(Searcher):
             "duplicate_of": None,
             "phase": SEARCH,
             "seed": seed,
+            # a stand-alone proxy training (`proxy`) or a score on shared weights (`supernet`)
+            "reward_source": result.get("reward_source", PROXY),
             "precision": result.get("precision"),
             # rewards are reproducible per CPU model and precision (docs/proxy.md)
             "cpu_model": result.get("cpu_model"),
@@ -465,6 +495,7 @@ class NASSearcher(Searcher):
             "duplicate_of": self.first_trial[proposal.key],
             "phase": SEARCH,
             "seed": None,
+            "reward_source": self.cfg.reward,  # that of the search-phase rewards replayed
             "precision": None,
             "cpu_model": None,
             "gpu_model": None,

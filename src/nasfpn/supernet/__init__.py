@@ -7,7 +7,7 @@ split with its path's batch-norm statistics recomputed (:class:`Scorer`). docs/o
 """
 
 from nasfpn.supernet.config import SupernetConfig, load_supernet_config
-from nasfpn.supernet.score import Scorer, ScoreResult, read_summary, score
+from nasfpn.supernet.score import Scorer, ScoreResult, check_match, read_summary, score
 from nasfpn.supernet.train import SupernetSummary, step_paths, train_supernet
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Scorer",
     "SupernetConfig",
     "SupernetSummary",
+    "check_match",
     "load_supernet_config",
     "read_summary",
     "score",

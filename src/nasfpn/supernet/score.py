@@ -26,9 +26,10 @@ from torch import Tensor, nn
 from nasfpn.data import CocoDetection, TestTransform, TrainTransform, build_loader
 from nasfpn.evaluation import METRICS, CocoEvaluator, load_ground_truth
 from nasfpn.model import resolve_arch
+from nasfpn.proxy_train import ProxyConfig
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.proxy_train.run import resolve_device
-from nasfpn.space import Genotype, InvalidGenotypeError
+from nasfpn.space import Genotype, InvalidGenotypeError, SearchSpace
 from nasfpn.supernet.config import SupernetConfig
 from nasfpn.supernet.train import (
     CHECKPOINT,
@@ -82,6 +83,42 @@ def read_summary(folder: str | Path) -> dict[str, Any]:
     return summary
 
 
+def check_match(
+    folder: str | Path, space: SearchSpace, proxy: ProxyConfig, proxy_hash: str
+) -> dict[str, Any]:
+    """A finished supernet folder's summary if its weights score ``space`` on the proxy task
+    ``proxy`` (whose :func:`~nasfpn.proxy_train.data.config_hash` is ``proxy_hash``), else an
+    error naming what differs and the fix (a search uses it on the folder it is given)."""
+    summary = read_summary(folder)
+    fix = ("give a supernet trained for this search's space and proxy task, or leave `supernet` "
+           "empty and the search trains its own")  # fmt: skip
+    wanted = {"min_level": space.min_level, "max_level": space.max_level,
+              "num_cells": space.num_cells, "num_intermediate": space.num_intermediate}  # fmt: skip
+    if summary["space"] != wanted:
+        raise ValueError(
+            f"the supernet in {folder} was trained for the space {_space_text(summary['space'])}, "
+            f"not this search's {_space_text(wanted)}; {fix}"
+        )
+    for name in ("repeats", "width"):
+        if summary[name] != getattr(proxy, name):
+            raise ValueError(
+                f"the supernet in {folder} has {name}={summary[name]}, this search's proxy task "
+                f"{name}={getattr(proxy, name)}; {fix}"
+            )
+    if summary["proxy_config_hash"] != proxy_hash:
+        raise ValueError(
+            f"the supernet in {folder} was trained on another proxy task or data (proxy "
+            f"config_hash {summary['proxy_config_hash']}, this search's {proxy_hash}: a "
+            f"setting of proxy_preset or proxy differs); {fix}"
+        )
+    return summary
+
+
+def _space_text(space: dict[str, int]) -> str:
+    return (f"P{space['min_level']}..P{space['max_level']} with {space['num_cells']} cells "
+            f"({space['num_intermediate']} intermediate)")  # fmt: skip
+
+
 class Scorer:
     """The shared weights of a finished supernet folder, loaded once, and the data to score on.
 
@@ -109,6 +146,7 @@ class Scorer:
         self.proxy = proxy
         self.space = cfg.space()
         self.device = resolve_device(proxy.device)
+        self.machine = machine(self.device)  # cpu_model and gpu_model, for records
         threads = threads if threads is not None else cfg.threads or proxy.threads
         if threads is not None:
             torch.set_num_threads(threads)
@@ -236,7 +274,7 @@ class Scorer:
         return {"supernet": str(self.folder.resolve()), "steps": self.summary["steps"],
                 "bn_batches": self.cfg.bn_batches, "precision": self.precision,
                 "space": space_of(self.cfg), "feature_cache": self._cache is not None,
-                **machine(self.device)}  # fmt: skip
+                **self.machine}  # fmt: skip
 
 
 def score(
