@@ -47,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "fidelity": {
         "proxy_train",
+        "supernet",
         "retrain",
         "search",
         "analysis",

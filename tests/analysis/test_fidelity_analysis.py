@@ -93,8 +93,8 @@ def test_summary_figure_and_latest_record_per_job(tmp_path) -> None:
     assert summary["kendall_tau"] == pytest.approx(4 / 6) and summary["complete"] == 4
     first = {"name": "nasfpn", "key": "a", "proxy_ap": pytest.approx(0.26), "proxy_runs": 2,
              "proxy_std": pytest.approx(0.02 / 2**0.5), "retrain_ap": 0.40, "proxy_rank": 1,
-             "retrain_rank": 1}  # fmt: skip
-    assert summary["rows"][0] == first
+             "retrain_rank": 1, "supernet_ap": None}  # fmt: skip
+    assert summary["rows"][0] == first and summary["supernet"] is None
     json.dumps(summary)  # JSON-ready: no NaN, no numpy types
     fig = plot_fidelity(summary)
     assert len(fig.axes) == 2 and "tau 0.67" in fig.axes[0].get_title()

@@ -135,7 +135,7 @@ def test_an_unreachable_address_fails_before_anything_is_written(tmp_path, capsy
         assert [p.name for p in out.iterdir()] == ["fidelity_config.yaml"]
 
 
-def test_a_tiny_study_on_ray_killed_and_resumed(tiny_synth, tmp_path) -> None:
+def test_a_tiny_study_on_ray_killed_and_resumed(tiny_synth, tmp_path, monkeypatch) -> None:
     out = tmp_path / "study"
     # Ray prints its token notice only where RAY_AUTH_MODE is unset, and a ray.init earlier in
     # this pytest process sets it: a user's shell, as the README's commands meet it, has none
@@ -193,3 +193,27 @@ def test_a_tiny_study_on_ray_killed_and_resumed(tiny_synth, tmp_path) -> None:
     assert [e["epoch"] for e in summary["tau_by_epoch"]] == list(range(1, 9))
     assert (out / "fidelity.json").is_file() and (out / "fidelity.png").is_file()
     assert sorted(p.name for p in (out / "retrain").iterdir()) == sorted(r["key"] for r in rows)
+
+    # the same study scored on shared weights, reusing every training: no Ray job runs
+    from nasfpn.supernet import SupernetConfig, train_supernet
+
+    monkeypatch.setenv("NASFPN_CACHE", env["NASFPN_CACHE"])
+    folder = tmp_path / "supernet"
+    train_supernet(SupernetConfig(proxy={**PROXY, "data": str(tiny_synth)}, steps=6,
+                                  bn_batches=1, threads=1), folder)  # fmt: skip
+    again = tmp_path / "shared"
+    scored = subprocess.run([*args[: args.index("--out")], "--out", str(again), *args[
+        args.index("--out") + 2 :], "--reuse", str(out), "--supernet", str(folder), "--json"],
+        env=env, capture_output=True, text=True, timeout=400)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    shared = json.loads(scored.stdout)
+    records = [json.loads(line) for line in (again / "fidelity.jsonl").read_text().splitlines()]
+    assert sorted(r["kind"] for r in records if "reused_from" not in r) == ["supernet"] * 4
+    assert not (again / "ray.log").exists()  # nothing needed Ray
+    scores = [r["supernet_ap"] for r in shared["rows"]]
+    assert all(s is not None for s in scores)
+    side = shared["supernet"]["vs_retrain"]
+    expected = stats.kendalltau(scores, retrain)[0]  # NaN when every score is the same
+    assert side["kendall_tau"] == (None if expected != expected else pytest.approx(expected))
+    assert side["n"] == 4 and shared["kendall_tau"] == summary["kendall_tau"]
+    assert "(shared weights)" in scored.stderr

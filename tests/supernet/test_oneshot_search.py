@@ -189,3 +189,35 @@ def test_weights_of_another_space_width_or_task_are_refused(tiny_synth, tmp_path
 def test_settings_a_one_shot_search_cannot_use_are_refused(override, message) -> None:
     with pytest.raises(ValueError, match=message):
         load_search_config(None, ["reward=supernet", override])
+
+
+def test_the_analysis_reads_a_one_shot_search(tiny_synth, tmp_path, env) -> None:
+    """The report's one-shot section, the score-against-stand-alone figures and the supernet's
+    training curve, on a real one-shot search."""
+    from nasfpn.analysis import (
+        load_supernet_log,
+        plot_shared_vs_standalone,
+        plot_supernet_training,
+        report_html,
+        shared_vs_standalone,
+        supernet_folder,
+    )
+    from nasfpn.analysis import oneshot as analysis_oneshot
+    from nasfpn.search import scoring
+    from nasfpn.supernet import train as supernet_train
+
+    assert analysis_oneshot.TRAIN_LOG == supernet_train.TRAIN_LOG
+    assert analysis_oneshot.SUPERNET_DIR == scoring.SUPERNET_DIR
+    out = tmp_path / "search"
+    run_search(_cfg(tiny_synth, trials=6, reevaluate_top=3), out, **QUIET)
+    assert supernet_folder(out) == out / "supernet"
+    log = load_supernet_log(out / "supernet")
+    assert list(log["step"]) == [1, 2, 3, 4] and log["loss"].notna().all()
+    found = shared_vs_standalone(out)
+    extra = [r for r in read_ledger(out) if r["phase"] == "reevaluation" and r["status"] == "ok"]
+    assert found["n"] == len(extra) == 3
+    assert sorted(found["rows"]["reward"]) == sorted(r["reward"] for r in extra)
+    assert plot_shared_vs_standalone(out).get_xlabel() == "shared-weight score (AP)"
+    assert len(plot_supernet_training(log).lines) == 2
+    page = report_html(out)
+    assert "One-shot: shared weights" in page and "trained stand-alone" in page

@@ -14,6 +14,13 @@ from nasfpn.analysis.ledger import (
     space_of,
     top_k,
 )
+from nasfpn.analysis.oneshot import (
+    load_supernet_log,
+    plot_shared_vs_standalone,
+    plot_supernet_training,
+    shared_vs_standalone,
+    supernet_folder,
+)
 from nasfpn.analysis.plots import (
     choice_frequencies,
     health_fields,
@@ -39,17 +46,22 @@ __all__ = [
     "load_controller",
     "load_ledger",
     "load_search_config",
+    "load_supernet_log",
     "pareto_front",
     "plot_controller",
     "plot_decisions",
     "plot_failures",
     "plot_pareto",
     "plot_rewards",
+    "plot_shared_vs_standalone",
+    "plot_supernet_training",
     "plot_unique",
     "report_html",
     "save_drawing",
     "search_cost",
+    "shared_vs_standalone",
     "space_of",
+    "supernet_folder",
     "top_k",
     "write_report",
 ]

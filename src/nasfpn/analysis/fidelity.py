@@ -1,9 +1,10 @@
 """Proxy fidelity: how well the proxy's ranking of architectures agrees with full training's.
 
 Reads the folder ``nasfpn fidelity`` writes (docs/fidelity.md): ``genotypes.json`` (the
-reference set) and ``fidelity.jsonl`` (one record per finished job: a proxy run of one seed or
-a retraining). :func:`fidelity_table` gives one row per architecture (proxy AP mean and std over
-seeds, retrain AP, ranks), :func:`correlations` the rank statistics Vertex AI NAS gates a
+reference set) and ``fidelity.jsonl`` (one record per finished job: a proxy run of one seed, a
+retraining, or with ``--supernet`` a score on shared weights, docs/oneshot.md).
+:func:`fidelity_table` gives one row per architecture (proxy AP mean and std over seeds,
+retrain AP, ranks), :func:`correlations` the rank statistics Vertex AI NAS gates a
 search on: Kendall's tau-b with its p-value and a bootstrap 95% interval, Spearman's rho, and
 tau between the proxy AP after each epoch and the final retrain AP (how short the proxy could
 be). No torch and no Ray: a notebook can follow a running study.
@@ -62,13 +63,15 @@ def fidelity_table(records: list[dict[str, Any]], reference: list[dict[str, Any]
     """One row per architecture of ``reference``: ``name``, ``key``, ``proxy_ap`` (mean over
     its ``ok`` proxy runs), ``proxy_std`` (sample std; NaN for one run), ``proxy_runs``,
     ``proxy_by_epoch`` (epoch -> mean proxy AP), ``retrain_ap`` (NaN until its retraining
-    ended ``ok``), ``proxy_rank`` and ``retrain_rank`` (1 = best, among the complete rows) and
-    ``complete`` (both sides measured)."""
+    ended ``ok``), ``supernet_ap`` (its shared-weight score; NaN in a study without one),
+    ``proxy_rank`` and ``retrain_rank`` (1 = best, among the complete rows) and ``complete``
+    (proxy and retraining both measured)."""
     rows = []
     for entry in reference:
         mine = [r for r in records if r["key"] == entry["key"] and r["status"] == "ok"]
         proxy = [r for r in mine if r["kind"] == "proxy"]
         retrain = [r for r in mine if r["kind"] == "retrain"]
+        shared = [r for r in mine if r["kind"] == "supernet"]
         aps = [float(r["AP"]) for r in proxy]
         by_epoch: dict[int, list[float]] = {}
         for r in proxy:
@@ -83,9 +86,10 @@ def fidelity_table(records: list[dict[str, Any]], reference: list[dict[str, Any]
             "proxy_by_epoch": {e: statistics.fmean(v) for e, v in sorted(by_epoch.items())
                                if len(v) == len(aps)},
             "retrain_ap": float(retrain[-1]["AP"]) if retrain else math.nan,
+            "supernet_ap": float(shared[-1]["AP"]) if shared else math.nan,
         })  # fmt: skip
     table = pd.DataFrame(rows, columns=["name", "key", "proxy_ap", "proxy_std", "proxy_runs",
-                                        "proxy_by_epoch", "retrain_ap"])  # fmt: skip
+                                        "proxy_by_epoch", "retrain_ap", "supernet_ap"])  # fmt: skip
     table["complete"] = table["proxy_ap"].notna() & table["retrain_ap"].notna()
     done = table[table["complete"]]
     table["proxy_rank"] = done["proxy_ap"].rank(ascending=False, method="min").astype("Int64")
@@ -123,16 +127,7 @@ def correlations(
     kendall, spearman = stats.kendalltau(x, y), stats.spearmanr(x, y)
     out.update(kendall_tau=float(kendall.statistic), kendall_p=float(kendall.pvalue),
                spearman=float(spearman.statistic), spearman_p=float(spearman.pvalue))  # fmt: skip
-    rng = np.random.default_rng(seed)
-    taus = []
-    for _ in range(resamples):
-        pick = rng.integers(0, n, n)
-        value = _tau(x[pick], y[pick])
-        if not math.isnan(value):
-            taus.append(value)
-    if taus:
-        low, high = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
-        out["tau_ci"] = [float(low), float(high)]
+    out["tau_ci"] = _tau_interval(x, y, resamples, seed, level)
     epochs = sorted(set().union(*(d.keys() for d in done["proxy_by_epoch"])))
     for epoch in epochs:
         if all(epoch in d for d in done["proxy_by_epoch"]):
@@ -143,11 +138,52 @@ def correlations(
     return out
 
 
+def _tau_interval(
+    x: np.ndarray, y: np.ndarray, resamples: int, seed: int, level: float
+) -> list[float] | None:
+    """A percentile bootstrap interval of tau-b: pairs resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    taus = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(x), len(x))
+        value = _tau(x[pick], y[pick])
+        if not math.isnan(value):
+            taus.append(value)
+    if not taus:
+        return None
+    low, high = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
+    return [float(low), float(high)]
+
+
+def supernet_correlations(
+    table: pd.DataFrame, resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any] | None:
+    """How the shared-weight scores of :func:`fidelity_table` rank: against the retrain AP
+    (``vs_retrain``) and the proxy AP (``vs_proxy``), each ``{n, kendall_tau, kendall_p,
+    tau_ci}`` over the rows with both figures (bootstrap as in :func:`correlations`); None for
+    a study without scores."""
+    if table["supernet_ap"].isna().all():
+        return None
+    out: dict[str, Any] = {}
+    for side, column in (("vs_retrain", "retrain_ap"), ("vs_proxy", "proxy_ap")):
+        done = table[table["supernet_ap"].notna() & table[column].notna()]
+        x, y = done["supernet_ap"].to_numpy(float), done[column].to_numpy(float)
+        entry: dict[str, Any] = {"n": len(done), "kendall_tau": None, "kendall_p": None,
+                                 "tau_ci": None}  # fmt: skip
+        if not math.isnan(_tau(x, y)):
+            kendall = stats.kendalltau(x, y)
+            entry.update(kendall_tau=float(kendall.statistic), kendall_p=float(kendall.pvalue),
+                         tau_ci=_tau_interval(x, y, resamples, seed, level))  # fmt: skip
+        out[side] = entry
+    return out
+
+
 def summarize(path: PathArg, resamples: int = 2000) -> dict[str, Any]:
     """The study in ``path`` as one JSON-ready object: :func:`correlations`' figures, ``rows``
     (each with ``name``, ``key``, ``proxy_ap``, ``proxy_std``, ``proxy_runs``, ``retrain_ap``,
-    ``proxy_rank``, ``retrain_rank``), ``complete`` (architectures with both sides) and
-    ``genotypes`` (the reference set's size)."""
+    ``supernet_ap``, ``proxy_rank``, ``retrain_rank``), ``complete`` (architectures with both
+    sides), ``genotypes`` (the reference set's size) and ``supernet``
+    (:func:`supernet_correlations`, None without shared-weight scores)."""
     reference = load_reference(path)
     table = fidelity_table(load_fidelity(path), reference)
     out = correlations(table, resamples=resamples)
@@ -157,11 +193,13 @@ def summarize(path: PathArg, resamples: int = 2000) -> dict[str, Any]:
             "name": row.name, "key": row.key,
             "proxy_ap": _num(row.proxy_ap), "proxy_std": _num(row.proxy_std),
             "proxy_runs": int(row.proxy_runs), "retrain_ap": _num(row.retrain_ap),
+            "supernet_ap": _num(row.supernet_ap),
             "proxy_rank": None if pd.isna(row.proxy_rank) else int(row.proxy_rank),
             "retrain_rank": None if pd.isna(row.retrain_rank) else int(row.retrain_rank),
         })  # fmt: skip
     return {**out, "genotypes": len(reference), "complete": int(table["complete"].sum()),
-            "rows": rows}  # fmt: skip
+            "rows": rows,
+            "supernet": supernet_correlations(table, resamples=resamples)}  # fmt: skip
 
 
 def _num(value: float) -> float | None:
@@ -170,11 +208,17 @@ def _num(value: float) -> float | None:
 
 def plot_fidelity(path_or_summary: PathArg | dict[str, Any], fig: Figure | None = None) -> Figure:
     """Two panels: proxy AP (mean +- std over seeds) against retrain AP, one point per
-    architecture, with tau and rho in the title; and tau by proxy epoch."""
+    architecture, with tau and rho in the title; and tau by proxy epoch. A study with
+    shared-weight scores gets a third: the score against the retrain AP, with its tau."""
     summary = (path_or_summary if isinstance(path_or_summary, dict)
                else summarize(path_or_summary))  # fmt: skip
-    fig = fig or Figure(figsize=(9.6, 3.8), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    shared = summary.get("supernet")
+    fig = fig or Figure(figsize=(13.6 if shared else 9.6, 3.8), layout="constrained")
+    if shared:
+        left, right, third = fig.subplots(1, 3, width_ratios=[1.6, 1, 1.6])
+        _plot_shared(third, summary)
+    else:
+        left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
     rows = [r for r in summary["rows"] if r["proxy_ap"] is not None and r["retrain_ap"] is not None]
     if rows:
         left.errorbar([r["proxy_ap"] for r in rows], [r["retrain_ap"] for r in rows],
@@ -202,3 +246,17 @@ def plot_fidelity(path_or_summary: PathArg | dict[str, Any], fig: Figure | None 
     right.set_title("tau by proxy epoch", fontsize=9)
     right.legend(fontsize=7, loc="lower right")
     return fig
+
+
+def _plot_shared(ax: Any, summary: dict[str, Any]) -> None:
+    rows = [r for r in summary["rows"]
+            if r.get("supernet_ap") is not None and r["retrain_ap"] is not None]  # fmt: skip
+    ax.scatter([r["supernet_ap"] for r in rows], [r["retrain_ap"] for r in rows], s=22,
+               color="#c44e52")  # fmt: skip
+    title = "shared weights against retraining"
+    side = summary["supernet"]["vs_retrain"]
+    if side["kendall_tau"] is not None:
+        title += f": tau {side['kendall_tau']:.2f} (n {side['n']})"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("shared-weight score (AP)")
+    ax.set_ylabel("retrain AP")

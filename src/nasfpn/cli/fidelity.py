@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace, log) -> int:
     ray_output = None if args.verbose else library_output_to
     if args.resume:
         options = ("genotypes", "include", "from_search", "top", "seeds", "proxy", "retrain",
-                   "set", "out", "reuse")  # fmt: skip
+                   "set", "out", "reuse", "supernet")  # fmt: skip
         given = [name for name in options if getattr(args, name) is not None]
         if given:
             raise ValueError(
@@ -68,6 +68,8 @@ def _run(args: argparse.Namespace, log) -> int:
             overrides.append(f"from_search={args.from_search}")
         if args.reuse:
             overrides.append(f"reuse_from={Path(args.reuse).resolve()}")
+        if args.supernet:
+            overrides.append(f"supernet={Path(args.supernet).resolve()}")
         if args.proxy:
             overrides.append(f"proxy_preset={args.proxy}")
         if args.retrain:
@@ -90,12 +92,15 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def _print_summary(summary: dict, out: Path) -> None:
     print()
+    shared = summary.get("supernet") is not None
+    extra = f" {'shared AP':>9}" if shared else ""
     print(f"{'architecture':<14} {'key':<16} {'proxy AP':>8} {'std':>7} {'runs':>4} "
-          f"{'retrain AP':>10} {'proxy rank':>10} {'retrain rank':>12}")  # fmt: skip
+          f"{'retrain AP':>10} {'proxy rank':>10} {'retrain rank':>12}{extra}")  # fmt: skip
     for r in summary["rows"]:
+        extra = f" {_fmt(r.get('supernet_ap')):>9}" if shared else ""
         print(f"{r['name']:<14} {r['key']:<16} {_fmt(r['proxy_ap']):>8} "
               f"{_fmt(r['proxy_std']):>7} {r['proxy_runs']:>4} {_fmt(r['retrain_ap']):>10} "
-              f"{r['proxy_rank'] or '-':>10} {r['retrain_rank'] or '-':>12}")  # fmt: skip
+              f"{r['proxy_rank'] or '-':>10} {r['retrain_rank'] or '-':>12}{extra}")  # fmt: skip
     print()
     if summary["kendall_tau"] is None:
         print(f"rank correlation: not defined yet ({summary['complete']} of "
@@ -112,6 +117,17 @@ def _print_summary(summary: dict, out: Path) -> None:
             print(f"tau of the proxy AP after each epoch against the retrain AP: {epochs}")
         verdict = "meets" if summary["kendall_tau"] >= 0.65 else "falls short of"
         print(f"the proxy {verdict} the 0.65 fidelity goal (docs/fidelity.md)")
+    shared = summary.get("supernet")
+    if shared:
+        for side, name in (("vs_retrain", "retrain AP"), ("vs_proxy", "proxy AP")):
+            t = shared[side]
+            if t["kendall_tau"] is None:
+                print(f"shared-weight score against {name}: not defined ({t['n']} pairs)")
+                continue
+            ci = t["tau_ci"]
+            interval = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
+            print(f"shared-weight score against {name}: Kendall tau-b {t['kendall_tau']:.3f} "
+                  f"(p {t['kendall_p']:.2g}, interval {interval}); n {t['n']}")  # fmt: skip
     print(f"results: {out / 'fidelity.json'}, figure: {out / 'fidelity.png'}, "
           f"ledger: {out / 'fidelity.jsonl'}")  # fmt: skip
 
@@ -147,6 +163,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reuse", metavar="DIR", help="take the jobs an earlier study in DIR "
                    "finished with the same configuration (e.g. its retrainings, when only the "
                    "proxy changed) instead of running them again")  # fmt: skip
+    p.add_argument("--supernet", metavar="DIR", help="also score each architecture on the "
+                   "shared weights of this finished `nasfpn supernet train` folder, and report "
+                   "how the scores rank (with --reuse: no training; docs/oneshot.md)")  # fmt: skip
     p.add_argument("--address", help="join an existing Ray cluster (e.g. 10.0.0.1:6379)")
     p.add_argument(
         "--verbose",

@@ -46,6 +46,12 @@ class FidelityConfig:
     # an earlier study's folder: its finished jobs with the same configuration are taken
     # instead of run again (e.g. the retrainings, when only the proxy changed)
     reuse_from: str | None = None
+    # a finished supernet folder (`nasfpn supernet train`, docs/oneshot.md): each architecture
+    # is also scored on its shared weights, and the study reports how those scores rank against
+    # the retraining and the proxy; BN statistics over `supernet_bn_batches` batches (None:
+    # the folder's setting)
+    supernet: str | None = None
+    supernet_bn_batches: int | None = None
 
     def __post_init__(self) -> None:
         for name, least in (("genotypes", 0), ("top", 1), ("seeds", 1), ("concurrent", 1),

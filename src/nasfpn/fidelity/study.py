@@ -15,6 +15,11 @@ A study killed at any point resumes with ``resume=True``: jobs with a record are
 (one whose worker died after Ray's retries, status ``error``, is), and a retraining cut short
 continues from its last checkpoint. ``reuse_from`` takes the finished jobs of an earlier study
 with the same configuration instead of running them (a new proxy against the same retraining).
+
+With ``supernet`` (a finished `nasfpn supernet train` folder), each architecture also gets a
+``supernet`` job: its score on those shared weights, computed in this process before the Ray
+jobs (a second or two each, the weights loaded once), so that ``--reuse`` of an earlier study's
+proxy runs and retrainings measures the shared weights' fidelity in minutes.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ RAY_LOG = "ray.log"
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # proxy | retrain
+    kind: str  # proxy | retrain | supernet
     name: str
     key: str
     genotype: dict[str, Any]
@@ -121,7 +126,10 @@ def plan(cfg: FidelityConfig, reference: list[dict[str, Any]], proxy_seed: int) 
     retrain = [Job("retrain", e["name"], e["key"], e["genotype"], 0) for e in reference]
     proxy = [Job("proxy", e["name"], e["key"], e["genotype"], proxy_seed + s)
              for e in reference for s in range(cfg.seeds)]  # fmt: skip
-    return retrain + proxy
+    shared = []
+    if cfg.supernet is not None:
+        shared = [Job("supernet", e["name"], e["key"], e["genotype"], 0) for e in reference]
+    return shared + retrain + proxy
 
 
 def run_job(job: Job, proxy: dict[str, Any], retrain: dict[str, Any], out: str) -> dict[str, Any]:
@@ -240,6 +248,8 @@ def run_fidelity(
     # identities by the data's content, not its paths: a study copied to another machine, or
     # run on a regenerated dataset, reuses what it finished (proxy_train.data.identity)
     hashes = {"proxy": proxy_data.config_hash(proxy), "retrain": retrain_data.config_hash(retrain)}
+    if cfg.supernet is not None:
+        hashes["supernet"] = _supernet_hash(cfg)
     done = {r["job"] for r in ledger.records if r["status"] != "error"}
     jobs = [job for job in plan(cfg, reference, proxy.seed) if job.id not in done]
     if cfg.reuse_from is not None:
@@ -247,10 +257,17 @@ def run_fidelity(
             ledger.append(record)
             done.add(record["job"])
         jobs = [job for job in jobs if job.id not in done]
-    log(f"fidelity: {len(reference)} architectures x ({cfg.seeds} proxy seeds + 1 retraining), "
+    scores = " + 1 shared-weight score" if cfg.supernet is not None else ""
+    log(f"fidelity: {len(reference)} architectures x ({cfg.seeds} proxy seeds + 1 retraining"
+        f"{scores}), "
         f"{len(jobs)} jobs to run ({len(done)} done), {cfg.concurrent} at a time; proxy "
         f"'{cfg.proxy_preset}', retrain '{cfg.retrain_preset}'; writing to {out}",
         flush=True)  # fmt: skip
+    shared = [job for job in jobs if job.kind == "supernet"]
+    if shared:
+        total = len(done) + len(jobs)
+        _score_on_supernet(cfg, shared, ledger, log, hashes["supernet"], total=total)
+        jobs = [job for job in jobs if job.kind != "supernet"]
     if jobs:
         output = nullcontext()
         if ray_output is not None:
@@ -267,6 +284,46 @@ def run_fidelity(
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     plot_fidelity(summary).savefig(out / FIGURE_FILE, dpi=100)
     return summary
+
+
+def _supernet_hash(cfg: FidelityConfig) -> str:
+    """What a shared-weight score depends on: the supernet's training (its configuration, proxy
+    task and steps, by content) and the scoring's BN setting; not the folder's path."""
+    from nasfpn.supernet import read_summary
+    from nasfpn.supernet.train import load_folder_config
+
+    summary = read_summary(cfg.supernet)  # a missing or unfinished folder: a clear error here
+    settings = config_io.to_dict(load_folder_config(cfg.supernet))
+    if cfg.supernet_bn_batches is not None:
+        settings["bn_batches"] = cfg.supernet_bn_batches
+    return config_io.config_hash({"supernet": settings, "steps": summary["steps"],
+                                  "proxy_config_hash": summary["proxy_config_hash"]})  # fmt: skip
+
+
+def _score_on_supernet(
+    cfg: FidelityConfig, jobs: list[Job], ledger: Ledger, log, config_hash: str, total: int
+) -> None:
+    """The ``supernet`` jobs, here: one :class:`~nasfpn.supernet.Scorer` for all of them."""
+    from nasfpn.supernet import Scorer
+
+    scorer = Scorer(cfg.supernet, bn_batches=cfg.supernet_bn_batches)
+    for job in jobs:
+        begun = time.time()
+        try:
+            result = scorer.score(Genotype.from_dict(job.genotype), job.name)
+        except ValueError as err:  # an architecture outside the supernet's space
+            fields = {"status": "failed", "reason": str(err), "AP": 0.0, "metrics": {}}
+        else:
+            fields = {"status": "ok", "reason": "", "AP": result.AP,
+                      "metrics": {"AP": result.AP, "AP50": result.AP50, "AP75": result.AP75,
+                                  "eval_seconds": result.seconds}}  # fmt: skip
+        ledger.append({"job": job.id, "kind": job.kind, "name": job.name, "key": job.key,
+                       "seed": job.seed, **fields, "precision": scorer.precision,
+                       **scorer.machine, "history": [], "node": socket.gethostname(),
+                       "start_time": begun, "end_time": time.time(),
+                       "config_hash": config_hash})  # fmt: skip
+        log(f"[{len(ledger):>4}/{total}] {fields['status']:<8} {job.kind:<8} {job.name:<12} "
+            f"AP {fields['AP']:.4f} (shared weights)", flush=True)  # fmt: skip
 
 
 def reused(jobs: list[Job], other: Path, hashes: dict[str, str]) -> list[dict[str, Any]]:
