@@ -30,7 +30,11 @@ CPU time and resident memory, one a second):
   ``nasfpn search --resume`` of the finished folder.
 
     uv run python benchmarks/search_scale.py [--trials 10000] [--concurrent 8]
-        [--algorithm ppo] [--kill-at 5000] [--out DIR] [--json FILE]
+        [--algorithm ppo] [--kill-at 5000] [--reward proxy|supernet] [--out DIR] [--json FILE]
+
+``--reward supernet`` runs a one-shot search instead: its samples go to the scoring actors of
+nasfpn.supernet.remote.ScoringPool (each an :class:`InstantScorer`), beside Tune, and only its
+one re-evaluation at the end is a Tune trial.
 
 ``NASFPN_SCALE_PROFILE=1`` profiles the driver (cProfile, ``driver-*.prof`` in the folder);
 ``NASFPN_SCALE_OBJECTS=SECONDS`` writes its live Python objects by type that often.
@@ -142,6 +146,38 @@ class WorkersUp:
             with (self.folder / "waits.jsonl").open("a") as f:
                 f.write(json.dumps(wait) + "\n")
         return instant_trial(genotype, config, report, progress)
+
+
+class InstantScorer:
+    """A stand-in for the one-shot search's scoring actor (``--reward supernet``): the
+    genotype's reward on the same ``match`` landscape as :func:`instant_trial` (no seed: a
+    score is the same every time), returned as a score is; well under a millisecond."""
+
+    def __init__(self, folder, bn_batches=None, threads=None, device=None) -> None:
+        self.node = platform.node()
+
+    def ready(self) -> dict:
+        return {}
+
+    def score(self, genotype: dict) -> dict:
+        from nasfpn.controller.landscapes import MatchLandscape
+        from nasfpn.space import Genotype, SearchSpace
+
+        start = time.time()
+        space = SearchSpace()
+        reward = MatchLandscape(space)(space.encode(Genotype.from_dict(genotype)))
+        return {"final": True, "status": "ok", "reason": "", "reward_source": "supernet",
+                "AP": reward, "AP50": reward, "eval_seconds": 0.0, "node": self.node,
+                "precision": "fp32", "cpu_model": None, "gpu_model": None,
+                "worker_start": start, "worker_end": time.time()}  # fmt: skip
+
+
+def one_step_supernet(folder: Path) -> None:
+    """The weights a ``--reward supernet`` search names (it checks them against its space and
+    proxy task before it starts): one step of the cpu-tiny supernet, seconds."""
+    from nasfpn.supernet import load_supernet_config, train_supernet
+
+    train_supernet(load_supernet_config("cpu-tiny", ["steps=1"]), folder)
 
 
 # -- the driver process -------------------------------------------------------------------------
@@ -265,7 +301,7 @@ def drive(args: argparse.Namespace) -> None:
 
     def search() -> None:
         run_search(cfg, out, resume=resume, trials=args.trials if resume else None,
-                   log=lambda *a, **k: None, train=train)  # fmt: skip
+                   log=lambda *a, **k: None, train=train, score_worker=InstantScorer)  # fmt: skip
 
     if os.environ.get("NASFPN_SCALE_PROFILE"):
         import cProfile
@@ -575,6 +611,9 @@ def main() -> None:
                         help="search config override")  # fmt: skip
     parser.add_argument("--out", type=Path, help="search folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--reward", choices=["proxy", "supernet"], default="proxy",
+                        help="supernet: a one-shot search, its samples scored by instant "
+                             "scoring actors (InstantScorer) instead of Tune trials")  # fmt: skip
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -589,6 +628,10 @@ def main() -> None:
     if (args.out / "ledger.jsonl").exists():
         raise SystemExit(f"{args.out} already holds a search: give a new --out folder")
     args.out.mkdir(parents=True)
+    if args.reward == "supernet":
+        weights = args.out.parent / f"{args.out.name}-supernet"
+        one_step_supernet(weights)
+        args.set += ["reward=supernet", f"supernet={weights}", "reevaluate_top=1"]
     kill_at = args.trials // 2 if args.kill_at is None else args.kill_at
     marker = str(args.out)
     watch = LedgerWatch(args.out / "ledger.jsonl")
@@ -646,6 +689,7 @@ def main() -> None:
     first, last = buckets[0], buckets[-1]
     figures.update({
         "trials": args.trials, "concurrent": args.concurrent, "algorithm": args.algorithm,
+        "reward": args.reward,
         "killed_at": killed_at, "resume_first_record_s": resume_first_record_s,
         "resume_first_trained_s": resume_first_trained_s,
         "resume_finished_folder_s": resume_finished_s, "search_seconds": search_seconds,

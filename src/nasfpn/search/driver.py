@@ -200,6 +200,7 @@ def run_search(
     log=print,
     verbose: bool = False,
     train: Callable[..., Any] | None = None,
+    score_worker: type | None = None,
 ) -> SearchSummary:
     """Run (or resume) a search into ``out``; returns where things are and the best result.
 
@@ -208,7 +209,9 @@ def run_search(
     ``out/ray.log`` unless ``verbose``. A caller's own ``log`` gets the plain lines.
 
     ``train`` replaces :func:`nasfpn.proxy_train.run` in the trials (a function with its
-    signature and result): benchmarks/search_scale.py runs the real driver with an instant one.
+    signature and result): benchmarks/search_scale.py runs the real driver with an instant one;
+    ``score_worker`` likewise replaces the scoring actor of a one-shot search
+    (:class:`~nasfpn.supernet.remote.ScoringPool`).
     """
     from ray import tune
     from tensorboardX import SummaryWriter
@@ -313,7 +316,7 @@ def run_search(
             with display:
                 if oneshot and (searcher.pending or searcher.issued < cfg.trials):
                     folder = supernet_folder(cfg, out, space, proxy, proxy_hash, display.log)
-                    score_samples(searcher, cfg, folder, display.log)
+                    score_samples(searcher, cfg, folder, display.log, worker=score_worker)
                 # consecutive Tune runs of at most tune_run_trials trials (SearchConfig)
                 runs = 0
                 while not searcher.finished:

@@ -84,17 +84,19 @@ def score_samples(
     cfg: SearchConfig,
     folder: Path,
     log: Callable[[str], None],
+    worker: type | None = None,
 ) -> None:
     """Score the controller's samples on the supernet in ``folder`` until every one of
     ``cfg.trials`` is recorded: ``cfg.concurrent`` scoring actors of ``cfg.cpus_per_trial``
-    CPUs (and ``gpus_per_trial`` GPUs) each."""
+    CPUs (and ``gpus_per_trial`` GPUs) each (``worker``: another actor class, see
+    :class:`~nasfpn.supernet.remote.ScoringPool`)."""
     from nasfpn.supernet.remote import ScoringPool
 
     if not (searcher.pending or searcher.issued < cfg.trials):
         return
     start, done = time.monotonic(), len(searcher.ledger)
     pool = ScoringPool(folder, cfg.concurrent, cpus=cfg.cpus_per_trial, gpus=cfg.gpus_per_trial,
-                       max_failures=cfg.max_failures)  # fmt: skip
+                       max_failures=cfg.max_failures, worker=worker)  # fmt: skip
     token = os.urandom(3).hex()  # trial ids unique across resumes
     count = 0
     on_start, searcher.on_start = searcher.on_start, None  # no line per two-second score

@@ -72,7 +72,9 @@ class ScoringPool:
     ``submit(tag, genotype)`` queues a candidate on the least loaded actor while
     :attr:`free` > 0; ``next()`` waits for any candidate and returns ``(tag, result)``. An actor
     that dies is restarted by Ray up to ``max_failures`` times (its queued candidates retried);
-    a candidate that still gets no answer comes back with ``status: error``.
+    a candidate that still gets no answer comes back with ``status: error``. ``worker``
+    replaces the actor class (one with ``_ScoringWorker``'s constructor and methods:
+    benchmarks/search_scale.py scores instantly to measure the driver alone).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class ScoringPool:
         threads: int | None = None,
         device: str | None = None,
         max_failures: int = 2,
+        worker: type | None = None,
     ) -> None:
         if size < 1 or depth < 1:
             raise ValueError(f"a scoring pool needs size >= 1 and depth >= 1, not {size}, {depth}")
@@ -94,7 +97,7 @@ class ScoringPool:
         if threads is None:
             threads = max(1, int(cpus))
         worker = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=max_failures,
-                            max_task_retries=max_failures)(_ScoringWorker)  # fmt: skip
+                            max_task_retries=max_failures)(worker or _ScoringWorker)  # fmt: skip
         self._start = lambda: worker.remote(folder, bn_batches, threads, device)
         self.actors = [self._start() for _ in range(size)]
         self.replacements_left = max_failures  # actors started anew after Ray gave one up
