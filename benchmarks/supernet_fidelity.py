@@ -2,13 +2,15 @@
 fidelity study's retrain AP and stand-alone proxy AP, for each supernet folder and BN setting.
 
     uv run python benchmarks/supernet_fidelity.py SUPERNET_DIR [SUPERNET_DIR ...]
-        [--study FIDELITY_DIR] [--bn-batches 8,0] [--threads 1] [--json OUT]
+        [--study FIDELITY_DIR ...] [--no-recorded] [--bn-batches 8,0] [--threads 1] [--json OUT]
 
-Each architecture of the study's reference set is scored on each supernet (``Scorer``, one
-process) with each ``--bn-batches`` value. Without ``--study`` the reference is the 10
-architectures of benchmarks/README.md, "Proxy fidelity" (``reference_set(FidelityConfig())``)
-with the proxy and retrain APs recorded there (2026-12-01, the cpu-tiny proxy and retrain
-recipe on the embedded set). Prints one row per architecture and, per supernet and setting,
+Each architecture of the reference set is scored on each supernet (``Scorer``, one process)
+with each ``--bn-batches`` value. The reference: the 10 architectures of benchmarks/README.md,
+"Proxy fidelity" (``reference_set(FidelityConfig())``) with the proxy and retrain APs recorded
+there (2026-12-01, the cpu-tiny proxy and retrain recipe on the embedded set; left out with
+``--no-recorded``), plus the complete architectures of each ``--study`` (a `nasfpn fidelity`
+folder of the same proxy and retrain settings; an architecture already listed keeps its first
+figures). Prints one row per architecture and, per supernet and setting,
 tau-b with its 95% percentile bootstrap interval (2,000 resamples of the architectures, seed 0)
 against each side, and the seconds a candidate took.
 """
@@ -38,22 +40,28 @@ RECORDED = {
 }  # fmt: skip
 
 
-def reference(study: Path | None) -> list[dict]:
+def reference(studies: list[Path], recorded: bool = True) -> list[dict]:
     """``[{name, genotype, proxy_ap, retrain_ap}]`` of the complete architectures."""
-    if study is None:
-        return [{"name": r["name"], "genotype": genotype_from_dict(r["genotype"]),
+    rows = []
+    if recorded:
+        rows = [{"name": r["name"], "genotype": genotype_from_dict(r["genotype"]),
                  "proxy_ap": RECORDED[r["name"]][0], "retrain_ap": RECORDED[r["name"]][1]}
                 for r in reference_set(FidelityConfig())]  # fmt: skip
-    ref = load_reference(study)
-    table = fidelity_table(load_fidelity(study), ref).set_index("key")
-    rows = []
-    for r in ref:
-        row = table.loc[r["key"]]
-        if row["complete"]:
-            rows.append({"name": r["name"], "genotype": genotype_from_dict(r["genotype"]),
-                         "proxy_ap": float(row["proxy_ap"]),
-                         "retrain_ap": float(row["retrain_ap"])})  # fmt: skip
-    return rows
+    for study in studies:
+        ref = load_reference(study)
+        table = fidelity_table(load_fidelity(study), ref).set_index("key")
+        for r in ref:
+            row = table.loc[r["key"]]
+            if row["complete"]:
+                rows.append({"name": r["name"], "genotype": genotype_from_dict(r["genotype"]),
+                             "proxy_ap": float(row["proxy_ap"]),
+                             "retrain_ap": float(row["retrain_ap"])})  # fmt: skip
+    seen, unique = set(), []
+    for row in rows:
+        if row["genotype"].key() not in seen:
+            seen.add(row["genotype"].key())
+            unique.append(row)
+    return unique
 
 
 def tau_with_interval(x: np.ndarray, y: np.ndarray, resamples: int = 2000) -> dict:
@@ -70,12 +78,21 @@ def tau_with_interval(x: np.ndarray, y: np.ndarray, resamples: int = 2000) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("supernets", nargs="+", type=Path)
-    parser.add_argument("--study", type=Path, help="a `nasfpn fidelity` folder")
+    parser.add_argument(
+        "--study",
+        type=Path,
+        action="append",
+        default=[],
+        help="a `nasfpn fidelity` folder whose architectures join (repeatable)",
+    )
+    parser.add_argument(
+        "--no-recorded", action="store_true", help="leave out the 10 recorded architectures"
+    )
     parser.add_argument("--bn-batches", default="8,0", help="comma-separated values (8,0)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every score and figure here")
     args = parser.parse_args()
-    ref = reference(args.study)
+    ref = reference(args.study, recorded=not args.no_recorded)
     proxy = np.array([r["proxy_ap"] for r in ref])
     retrain = np.array([r["retrain_ap"] for r in ref])
     results = []
