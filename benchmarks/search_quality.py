@@ -10,6 +10,15 @@ FPN; a figure of reward against trials, one line per algorithm.
 
     uv run python benchmarks/search_quality.py --out runs/search-quality [--trials 100]
         [--algorithms random,reinforce,evolution] [--seed 0] [--retrain-top 3] [--json OUT]
+        [--oneshot-seeds 0,1 [--oneshot-trials 300] [--oneshot-set KEY=VALUE ...]]
+
+``--oneshot-seeds`` adds one-shot searches (docs/oneshot.md), one per seed: `nasfpn search
+--reward supernet` with evolution, which trains its own shared weights (the supernet's path
+seed and the search's seed both the given one), scores ``--oneshot-trials`` samples on them,
+trains its top 3 stand-alone twice each (so that its best re-evaluated proxy AP is a two-run
+mean, like the others'), and has its top ``--retrain-top`` retrained like the others. Its
+compute counts the shared weights' training (its wall seconds), the scoring and the stand-alone
+runs (the busy time of its ledger) and its retrainings.
 
 Resumable: every step is a `nasfpn` command whose folder persists under ``--out``; run the same
 command again after a crash (or to span sessions) and it continues each search with
@@ -46,8 +55,9 @@ def _run(cmd: list[str], log: Path) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {done.returncode}); see {log}")
 
 
-def search(out: Path, algorithm: str, trials: int, seed: int, extra: list[str]) -> Path:
-    folder = out / f"search-{algorithm}"
+def search(out: Path, algorithm: str, trials: int, seed: int, extra: list[str],
+           name: str | None = None) -> Path:  # fmt: skip
+    folder = out / (name or f"search-{algorithm}")
     if (folder / "search_config.yaml").is_file():
         cmd = [*NASFPN_CMD, "search", "--resume", str(folder), "--trials", str(trials)]
     else:
@@ -58,6 +68,13 @@ def search(out: Path, algorithm: str, trials: int, seed: int, extra: list[str]) 
             cmd += ["--set", item]
     _run(cmd, out / "commands.log")
     return folder
+
+
+def oneshot(out: Path, seed: int, trials: int, extra: list[str]) -> Path:
+    """A one-shot search (see the module's docstring), resumable like the others."""
+    settings = ["reward=supernet", "reevaluate_seeds=2", f"supernet_options={{seed: {seed}}}",
+                *extra]  # fmt: skip
+    return search(out, "evolution", trials, seed, settings, name=f"search-oneshot-s{seed}")
 
 
 def retrain(out: Path, name: str, arch: str, extra: list[str]) -> float:
@@ -96,8 +113,12 @@ def summary_of(folder: Path) -> dict:
     last = learnt[learnt["record"] > searched["record"].iloc[-quarter - 1]]["reward"]
     best = top_k(df, 5)
     trained = df[df["status"] != "duplicate"]
+    supernet = folder / "supernet" / "supernet.json"
+    weights = json.loads(supernet.read_text())["seconds"] if supernet.is_file() else 0.0
     return {
-        "search_seconds": busy_seconds(list(zip(trained["start_time"], trained["end_time"]))),
+        "search_seconds": busy_seconds(list(zip(trained["start_time"], trained["end_time"])))
+        + weights,
+        "supernet_seconds": weights,
         "trials": len(searched),
         "unique": int(searched["key"].nunique()),
         "first_quarter_mean": float(first.mean()),
@@ -121,17 +142,29 @@ def main(argv: list[str] | None = None) -> dict:
                         help="a search key for every search (e.g. proxy.epochs=1)")  # fmt: skip
     parser.add_argument("--retrain-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a retrain key for every retraining (e.g. epochs=1)")  # fmt: skip
+    parser.add_argument("--oneshot-seeds", default="", help="one-shot searches, e.g. 0,1")
+    parser.add_argument("--oneshot-trials", type=int, default=300,
+                        help="architectures each one-shot search scores")  # fmt: skip
+    parser.add_argument("--oneshot-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a search key for the one-shot searches")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.time()
 
     results = {}
-    for algorithm in args.algorithms.split(","):
+    for algorithm in [a for a in args.algorithms.split(",") if a]:
         folder = search(args.out, algorithm, args.trials, args.seed, args.search_set)
         results[algorithm] = summary_of(folder)
         print(f"{algorithm}: {results[algorithm]['trials']} trials, best "
               f"{results[algorithm]['best_reward_mean']:.4f}", flush=True)  # fmt: skip
+    for seed in [int(s) for s in args.oneshot_seeds.split(",") if s]:
+        folder = oneshot(args.out, seed, args.oneshot_trials,
+                         [*args.search_set, *args.oneshot_set])  # fmt: skip
+        name = f"oneshot-s{seed}"
+        results[name] = summary_of(folder)
+        print(f"{name}: {results[name]['trials']} scored, best stand-alone "
+              f"{results[name]['best_reward_mean']:.4f}", flush=True)  # fmt: skip
     baselines = {
         "nasfpn": retrain(args.out, "nasfpn", "nasfpn", args.retrain_set),
         "fpn": retrain(args.out, "fpn", "fpn", args.retrain_set),
@@ -160,6 +193,15 @@ def main(argv: list[str] | None = None) -> dict:
               f"{', '.join(f'{a:.4f}' for a in aps)} | {max(aps):.4f} |")  # fmt: skip
     print(f"\nretrain AP: published NAS-FPN cell {baselines['nasfpn']:.4f}, "
           f"FPN {baselines['fpn']:.4f}")  # fmt: skip
+    print("\n| search | compute: search (of it shared weights) | its retrainings | total |")
+    print("|---|---:|---:|---:|")
+    for name, res in results.items():
+        retrained = sum(RETRAIN_SECONDS.get(r["key"], 0.0) for r in res["retrained"]
+                        if r["key"] != NASFPN.key())  # fmt: skip
+        res["compute_seconds"] = res["search_seconds"] + retrained
+        print(f"| {name} | {res['search_seconds'] / 60:.1f} min "
+              f"({res['supernet_seconds'] / 60:.1f}) | {retrained / 60:.1f} min | "
+              f"{res['compute_seconds'] / 60:.1f} min |")  # fmt: skip
 
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.add_subplot()
@@ -168,9 +210,11 @@ def main(argv: list[str] | None = None) -> dict:
         window = max(len(rewards) // 10, 1)
         smooth = [statistics.fmean(rewards[max(0, i - window + 1) : i + 1])
                   for i in range(len(rewards))]  # fmt: skip
-        ax.plot(range(1, len(rewards) + 1), smooth, label=f"{algorithm} (moving mean {window})")
+        kind = ", shared-weight scores" if algorithm.startswith("oneshot") else ""
+        ax.plot(range(1, len(rewards) + 1), smooth,
+                label=f"{algorithm} (moving mean {window}{kind})")  # fmt: skip
     ax.set_xlabel("trials")
-    ax.set_ylabel("reward (proxy AP)")
+    ax.set_ylabel("reward (proxy AP, or shared-weight score)")
     ax.set_title("search reward against trials")
     ax.legend(fontsize=7)
     fig.savefig(args.out / "search_quality.png", dpi=100)
