@@ -13,6 +13,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
     for name in ("algorithm", "trials", "seed", "address", "reward", "supernet"):
         value = getattr(args, name)
+        if name == "supernet" and value is not None:
+            value = Path(value).resolve()  # the saved configuration must work from anywhere
         if value is not None:
             overrides.append(f"{name}={value}")
     if args.resume:
