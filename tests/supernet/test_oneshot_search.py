@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from conftest import TINY_PROXY
@@ -29,7 +30,7 @@ QUIET = {"log": lambda *args, **kwargs: None}
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("NASFPN_CACHE", str(tmp_path / "cache"))
-    yield
+    yield monkeypatch
     import ray
 
     ray.shutdown()
@@ -221,3 +222,16 @@ def test_the_analysis_reads_a_one_shot_search(tiny_synth, tmp_path, env) -> None
     assert len(plot_supernet_training(log).lines) == 2
     page = report_html(out)
     assert "One-shot: shared weights" in page and "trained stand-alone" in page
+
+    # the reward-curves notebook shows both figures for it, in a real kernel
+    import nbformat
+    from nbclient import NotebookClient
+
+    env.setenv("NASFPN_SEARCH_DIR", str(out))  # the kernel inherits it
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    nb = nbformat.read(notebooks / "reward_curves.ipynb", as_version=4)
+    NotebookClient(nb, kernel_name="python3", timeout=180,
+                   resources={"metadata": {"path": str(notebooks)}}).execute()  # fmt: skip
+    last = nb.cells[-1]
+    assert "supernet_folder(SEARCH)" in last.source
+    assert sum("image/png" in o.get("data", {}) for o in last.outputs) == 2
