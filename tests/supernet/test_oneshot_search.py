@@ -68,7 +68,8 @@ def test_a_one_shot_search_trains_its_weights_scores_and_ranks_by_stand_alone_ru
     # the ranking rests on the stand-alone runs: the best is one of them, with its score beside
     best = json.loads((out / BEST_FILE).read_text())
     standalone = {r["key"]: r["reward"] for r in extra if r["status"] == "ok"}
-    assert best["key"] == max(standalone, key=standalone.get) == summary.best["key"]
+    top_ap = max(standalone.values())  # (ties, likely with weights this small: any of them)
+    assert standalone[best["key"]] == top_ap and best["key"] == summary.best["key"]
     assert best["reward_source"] == "proxy" and best["rewards"] == [standalone[best["key"]]]
     first = next(r for r in scored if r["key"] == best["key"])
     assert best["score"] == first["reward"]  # (test_rewards: the two are never averaged)
