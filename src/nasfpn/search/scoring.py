@@ -13,6 +13,7 @@ proxy training then runs as Tune trials, as after any search.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -56,9 +57,8 @@ def supernet_folder(
             "`nasfpn supernet eval` scores on them too")  # fmt: skip
 
         def waiting(seconds: float) -> None:
-            train_log = folder / TRAIN_LOG
-            lines = train_log.read_text().splitlines() if train_log.exists() else []
-            where = f"step {_last_step(lines)}" if lines else "no step logged yet"
+            step = _last_step(folder / TRAIN_LOG)
+            where = f"step {step}" if step is not None else "no step logged yet"
             log(f"  shared weights: {where} ({seconds / 60:.1f} min)")
 
         summary = train_remote(supernet, folder, resume=resume, cpus=cfg.cpus_per_trial,
@@ -70,13 +70,21 @@ def supernet_folder(
     return folder
 
 
-def _last_step(lines: list[str]) -> str:
-    import json
-
-    try:
-        return str(json.loads(lines[-1])["step"])
-    except (ValueError, KeyError):  # a line being written
-        return "?"
+def _last_step(train_log: Path) -> int | None:
+    """The step of the training log's last complete line (its tail only: the log of a long
+    training grows to megabytes), or None."""
+    if not train_log.exists():
+        return None
+    with train_log.open("rb") as f:
+        start = max(f.seek(0, os.SEEK_END) - 4096, 0)
+        f.seek(start)
+        lines = f.read().split(b"\n")[1 if start else 0 :]  # a cut first line left out
+    for line in reversed([line for line in lines if line.strip()]):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError):  # a line being written
+            continue
+    return None
 
 
 def score_samples(
