@@ -55,3 +55,22 @@ def tiny_search(tiny_synth, tmp_path_factory):
 
             ray.shutdown()
     return out
+
+
+def kill_after_lines(command: list[str], log, lines: int, env: dict, timeout: float = 240) -> None:
+    """Start ``command`` in its own session and SIGKILL all of it once the file ``log`` holds
+    ``lines`` lines (or the command ends, or ``timeout`` seconds pass)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    driver = subprocess.Popen(command, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + timeout
+    while time.time() < deadline and driver.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.02)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()

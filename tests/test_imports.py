@@ -31,8 +31,18 @@ ALLOWED: dict[str, set[str]] = {
         "proxy_train",
         "ray_setup",
         "console",
+        "distributed",
     },
-    "supernet": {"model", "data", "evaluation", "train_loop", "config", "space", "proxy_train"},
+    "supernet": {
+        "model",
+        "data",
+        "evaluation",
+        "train_loop",
+        "config",
+        "space",
+        "proxy_train",
+        "distributed",
+    },
     "search": {
         "controller",
         "supernet",
@@ -61,6 +71,7 @@ ALLOWED: dict[str, set[str]] = {
     "rewards": set(),
     "ray_setup": set(),
     "console": set(),
+    "distributed": {"ray_setup"},
 }
 # third-party packages a part must not reach, directly or through the parts it imports
 FORBIDDEN: dict[str, set[str]] = {
@@ -71,8 +82,10 @@ FORBIDDEN: dict[str, set[str]] = {
 # multi-node retraining, the stated exception in docs/architecture.md), imported lazily by
 # `nasfpn retrain --ray-workers`; test_ray_train_is_imported_lazily keeps it lazy.
 # fidelity: its study runs jobs as Ray tasks (imported when a study runs); supernet: only
-# supernet/remote.py (scoring actors, training as a task), imported lazily by search and the CLI
-RAY_ALLOWED = {"search", "cli", "__main__", "retrain", "ray_setup", "fidelity", "supernet"}
+# supernet/remote.py (scoring actors, training as a task or on Ray Train), imported lazily by
+# search and the CLI; distributed: Ray Train's launch, inside the one function that needs it
+RAY_ALLOWED = {"search", "cli", "__main__", "retrain", "ray_setup", "fidelity", "supernet",
+               "distributed"}  # fmt: skip
 
 
 def _part(path: Path) -> str:

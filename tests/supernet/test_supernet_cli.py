@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import torch
-from conftest import TINY_PROXY
+from conftest import TINY_PROXY, kill_after_lines
 
 from nasfpn.cli import main
 
@@ -34,16 +32,7 @@ def test_killed_resumed_and_scored_from_the_command_line(tiny_synth, tmp_path, c
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["steps"] == 30  # one JSON document on stdout
 
-    driver = subprocess.Popen([*command, "--out", str(cut)], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    log = cut / "train_log.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and driver.poll() is None:
-        if log.is_file() and len(log.read_text().splitlines()) >= 10:
-            break
-        time.sleep(0.05)
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
+    kill_after_lines([*command, "--out", str(cut)], cut / "train_log.jsonl", 10, env)
     assert not (cut / "supernet.json").exists(), "the training ended before it could be killed"
     resumed = subprocess.run([sys.executable, "-m", "nasfpn", "supernet", "train", "--resume",
                               str(cut)], env=env, capture_output=True, text=True,

@@ -4,6 +4,7 @@ architectures on them (``eval``). docs/oneshot.md."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -43,11 +44,21 @@ def run_train(args: argparse.Namespace) -> int:
                   f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
 
     resume = args.resume is not None
-    if args.address is not None:
+    if args.ray_workers is not None:
+        summary = _train_on_ray_train(args, cfg, out, resume)
+    elif args.ray_gpu:
+        raise ValueError("--ray-gpu gives each Ray Train worker a GPU; add --ray-workers N")
+    elif args.address is not None:
         summary = _train_on_cluster(args.address, cfg, out, resume, args.every)
     else:
-        print(f"supernet: {out}", flush=True)
+        main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone prints
+        if main:
+            world = os.environ.get("WORLD_SIZE", "1")
+            print(f"supernet: {out}" + (f" ({world} processes)" if world != "1" else ""),
+                  flush=True)  # fmt: skip
         summary = train_supernet(cfg, out, resume=resume, progress=progress)
+        if not main:
+            return 0 if summary.status == "ok" else 1
     if args.json:
         emit_json({"out": str(out), **summary.to_dict()})
     else:
@@ -58,6 +69,29 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"  {summary.reason}")
         print(f"score architectures:  nasfpn supernet eval {out} nasfpn")
     return 0 if summary.status == "ok" else 1
+
+
+def _train_on_ray_train(args: argparse.Namespace, cfg, out: Path, resume: bool):
+    """The training on ``--ray-workers`` Ray Train processes (one DDP group), on the cluster at
+    ``--address`` or on a local Ray."""
+    from nasfpn.ray_setup import check_address
+    from nasfpn.supernet import SupernetSummary
+    from nasfpn.supernet.train import new_folder_problem
+
+    if args.ray_workers < 1:
+        raise ValueError(f"--ray-workers {args.ray_workers} must be 1 or more")
+    if not resume and (problem := new_folder_problem(out)) is not None:
+        raise ValueError(problem)
+    check_address(args.address)  # a cluster that cannot be joined: one line, nothing written
+    from nasfpn.supernet.remote import train_on_ray_train
+
+    where = args.address or "a local Ray"
+    print(f"supernet: {out} ({args.ray_workers} Ray Train workers on {where}"
+          f"{', a GPU each' if args.ray_gpu else ''})", flush=True)  # fmt: skip
+    summary = train_on_ray_train(cfg, out, resume=resume, workers=args.ray_workers,
+                                 address=args.address, use_gpu=args.ray_gpu,
+                                 every=args.every)  # fmt: skip
+    return SupernetSummary(**summary)
 
 
 def _train_on_cluster(address: str, cfg, out: Path, resume: bool, every: float):
@@ -111,7 +145,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "split, batch-norm statistics recomputed per architecture).",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    about = "Train shared weights for a proxy task's search space."
+    about = ("Train shared weights for a proxy task's search space: in this process, under "
+             "`torchrun --nproc-per-node N -m nasfpn supernet train ...` (several GPUs), with "
+             "--ray-workers N (Ray Train), or as one Ray task with --address.")  # fmt: skip
     t = verbs.add_parser("train", help="train the shared weights", description=about)
     t.add_argument("--config", help="a supernet preset (cpu-tiny, paper) or a YAML file "
                    "(default: cpu-tiny; `nasfpn config list`)")  # fmt: skip
@@ -120,8 +156,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a key (steps=500, proxy.lr=0.001, bn_batches=4)")  # fmt: skip
     t.add_argument("--resume", metavar="DIR", help="continue the training in DIR exactly")
     t.add_argument("--address", metavar="HOST:PORT",
-                   help="train as a task on this Ray cluster (a GPU node when it has one); "
-                   "--out must be on storage the nodes share")  # fmt: skip
+                   help="train as a task on this Ray cluster (a GPU node when it has one), or "
+                   "with --ray-workers on its Ray Train workers; --out must be on storage the "
+                   "nodes share")  # fmt: skip
+    t.add_argument("--ray-workers", type=int, metavar="N",
+                   help="train on N Ray Train processes, one DDP group (with --address: on "
+                   "that cluster)")  # fmt: skip
+    t.add_argument("--ray-gpu", action="store_true", help="give every Ray Train worker one GPU")
     t.add_argument("--every", type=float, default=10.0, metavar="SECONDS",
                    help="seconds between progress lines (default 10)")  # fmt: skip
     t.add_argument("--json", action="store_true", help="print the summary as one JSON object")

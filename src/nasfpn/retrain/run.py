@@ -25,7 +25,7 @@ import os
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from torch import nn
 from nasfpn import config as config_io
 from nasfpn.console import EpochProgress, live_allowed
 from nasfpn.data import MEAN, STD, load_annotations
+from nasfpn.distributed import DistInfo, setup_distributed
 from nasfpn.evaluation import detections_to_coco, evaluate_coco, load_ground_truth
 from nasfpn.model import build_retinanet, count_flops, parameter_breakdown, resolve_arch
 from nasfpn.retrain import data as retrain_data
@@ -55,85 +56,6 @@ CHECKPOINT_DIR = "checkpoints"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not belong to this run."""
-
-
-# ---------------------------------------------------------------------------------------------
-# processes
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the run: rank, world size, local rank (GPU index), device."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-    owns_group: bool = False  # this process created the group (and destroys it at the end)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            dist.barrier()
-
-    def sync_buffers(self, model: nn.Module) -> None:
-        """Rank 0's BN running statistics on every process. DDP broadcasts them at the start of
-        each forward, so after the last step every process holds its own; evaluation and the
-        final check must see the checkpoint's (rank 0's)."""
-        if self.world_size > 1:
-            for buffer in model.buffers():
-                dist.broadcast(buffer, src=0)
-
-    def gather(self, obj: Any) -> list[Any]:
-        """Every process's ``obj`` (in rank order) on every process."""
-        if self.world_size == 1:
-            return [obj]
-        out: list[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
-
-    def broadcast(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every process."""
-        if self.world_size == 1:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-
-def _device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in ("cpu", "cuda"):
-        raise ValueError(
-            f"device {name!r} is unknown; choose auto, cpu or cuda (each process takes "
-            "cuda:LOCAL_RANK)"
-        )
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' asked for, but CUDA is not available; use auto or cpu")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
-def setup_distributed(device: str = "auto") -> DistInfo:
-    """Rank and world size from an existing process group (Ray Train), else from torchrun's
-    environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``; the group is created here: NCCL on
-    GPUs, gloo on CPUs), else a single process."""
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _device(device, local_rank)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return DistInfo(0, 1, local_rank, dev)
-    dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns_group=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Imported lazily by its users, so that nothing else loads Ray.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -196,3 +197,47 @@ def train_remote(
             return ray.get(ref)
         if wait is not None:
             wait(time.monotonic() - start)
+
+
+def _train_worker(job: dict[str, Any]) -> None:
+    """One Ray Train worker of :func:`train_on_ray_train`; rank 0 prints progress lines."""
+    from nasfpn import config as config_io
+    from nasfpn.supernet.train import train_supernet
+
+    cfg = config_io.from_dict(SupernetConfig, job["config"]) if job["config"] else None
+    last = [0.0]
+
+    def progress(entry: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - last[0] >= job["every"]:
+            last[0] = now
+            print(f"step {entry['step']:>6}  loss {entry['loss']:.4f}  "
+                  f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
+
+    train_supernet(cfg, job["out"], resume=job["resume"], progress=progress)
+
+
+def train_on_ray_train(
+    cfg: SupernetConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    workers: int = 2,
+    address: str | None = None,
+    use_gpu: bool = False,
+    cpus_per_worker: float = 1.0,
+    every: float = 10.0,
+) -> dict[str, Any]:
+    """:func:`~nasfpn.supernet.train_supernet` on ``workers`` Ray Train processes (one DDP
+    group: several GPUs, or several nodes); returns the summary as a dict. ``out`` must be on
+    storage every worker and the caller see. ``cfg`` is None with ``resume``."""
+    from nasfpn import config as config_io
+    from nasfpn.distributed import fit_on_ray_train
+    from nasfpn.supernet.train import SUMMARY
+
+    out = Path(out).resolve()
+    job = {"config": config_io.to_dict(cfg) if cfg is not None else None, "out": str(out),
+           "resume": resume, "every": every}  # fmt: skip
+    fit_on_ray_train(_train_worker, job, out, workers=workers, address=address,
+                     use_gpu=use_gpu, cpus_per_worker=cpus_per_worker)  # fmt: skip
+    return json.loads((out / SUMMARY).read_text())

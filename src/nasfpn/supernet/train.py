@@ -11,7 +11,15 @@ path of the step.
 
 The budget is steps; the genotypes of step ``i`` follow from ``(seed, i)`` and its batch from
 the proxy's seed and ``i``, so a run resumed from a checkpoint continues exactly as if it had
-never stopped. The folder::
+never stopped.
+
+Several processes (``torchrun --nproc-per-node N -m nasfpn supernet train``, or Ray Train:
+:func:`nasfpn.distributed.fit_on_ray_train`) train one run together, as retraining does: each
+process takes ``batch_size / N`` images of every step's batch (the same images as one process
+would take, split by position), all run the step's same paths, and DDP averages their gradients.
+The run is the same recipe on 1 or N processes (same batches, paths, steps and learning rate);
+what differs is that batch norm and the loss's normaliser see each process's share. Rank 0
+writes the folder, which every process must see. The folder::
 
     supernet_config.yaml   the resolved configuration (--resume reads it)
     checkpoint.pt          weights, optimiser and step; replaced atomically every
@@ -33,9 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from nasfpn import config as config_io
 from nasfpn.data import CocoDetection, TrainTransform, build_loader
+from nasfpn.distributed import RAY_TRAIN_STORAGE, DistInfo, setup_distributed
 from nasfpn.model import build_retinanet
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.proxy_train.config import ProxyConfig
@@ -86,6 +96,26 @@ def step_paths(space: SearchSpace, seed: int, step: int, count: int) -> list[Gen
         rng = random.Random(f"supernet-{seed}-{step}-{j}")
         paths.append(space.decode(space.sample(rng)))
     return paths
+
+
+class _SharedStep(nn.Module):
+    """One step's forward: the backbone once, then each of the step's paths through the neck
+    and head on its features; the mean of their losses. One module, so that DDP's forward sees
+    the whole step (every path uses every weight of the neck, so no parameter goes unused)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images, targets, paths: list[Genotype]) -> dict[str, torch.Tensor]:
+        feats = self.net.backbone(images)
+        total: dict[str, torch.Tensor] = {}
+        for genotype in paths:
+            self.net.neck.set_genotype(genotype)
+            losses = self.net.loss(self.net.head(self.net.neck(feats)), targets)
+            for name, value in losses.items():
+                total[name] = total.get(name, 0) + value / len(paths)
+        return total
 
 
 class _StepBatches:
@@ -200,25 +230,71 @@ def train_supernet(
     """Train the shared weights into ``out`` (or, with ``resume``, continue the run there from
     its checkpoint: its saved configuration is used, ``cfg`` is ignored) and return the summary.
 
-    ``progress`` gets every step's log line. Errors of configuration and data are raised.
+    Under ``torchrun`` or Ray Train every process calls this and all return the same summary
+    (see the module's docstring). ``progress`` gets every step's log line (rank 0's). Errors
+    of configuration and data are raised, on every process alike.
     """
     out = Path(out)
+    proxy_device = (load_folder_config(out) if resume else cfg).proxy_config().device
+    info = _processes(proxy_device)
+    try:
+        return _train(cfg, out, info, resume, progress)
+    finally:
+        if info.owns_group:
+            torch.distributed.destroy_process_group()
+
+
+def _processes(device: str) -> DistInfo:
+    """One process on the proxy's device, or this process's place among several."""
+    if os.environ.get("WORLD_SIZE", "1") == "1" and not (
+        torch.distributed.is_available() and torch.distributed.is_initialized()
+    ):
+        return DistInfo(0, 1, 0, resolve_device(device))
+    return setup_distributed(device)
+
+
+def _prepare_folder(cfg: SupernetConfig | None, out: Path, resume: bool) -> str | None:
+    """Rank 0's checks and first writes; the error's message, or None."""
+    if resume:
+        return None
+    problem = new_folder_problem(out)
+    if problem is not None:
+        return problem
+    out.mkdir(parents=True, exist_ok=True)
+    config_io.save(cfg, out / CONFIG)
+    return None
+
+
+def new_folder_problem(out: Path) -> str | None:
+    """Why ``out`` cannot take a new training (it holds files already), or None. The folder
+    ``ray`` that Ray Train makes there before its workers start is not counted."""
+    if out.exists() and any(p.name != RAY_TRAIN_STORAGE for p in out.iterdir()):
+        return (
+            f"output folder {out} is not empty; choose a new --out, or --resume {out} to "
+            "continue the training there"
+        )
+    return None
+
+
+def _train(cfg, out: Path, info: DistInfo, resume: bool, progress) -> SupernetSummary:
     if resume:
         cfg = load_folder_config(out)
         summary_path = out / SUMMARY
         if summary_path.is_file():  # finished already: nothing to redo
             return SupernetSummary(**json.loads(summary_path.read_text()))
-    else:
-        if out.exists() and any(out.iterdir()):
-            raise ValueError(
-                f"output folder {out} is not empty; choose a new --out, or --resume {out} to "
-                "continue the training there"
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        config_io.save(cfg, out / CONFIG)
+    problem = info.broadcast(_prepare_folder(cfg, out, resume) if info.main else None)
+    if problem is not None:
+        raise ValueError(problem)
 
     proxy = cfg.proxy_config()
-    device = resolve_device(proxy.device)
+    device = info.device
+    if proxy.batch_size % info.world_size:
+        raise ValueError(
+            f"proxy.batch_size={proxy.batch_size} does not split evenly among "
+            f"{info.world_size} processes; run a number of processes that divides it, or set "
+            "proxy.batch_size to a multiple of it"
+        )
+    per_process = proxy.batch_size // info.world_size
     threads = cfg.threads if cfg.threads is not None else proxy.threads
     if threads is not None:
         torch.set_num_threads(threads)
@@ -230,8 +306,9 @@ def train_supernet(
             f"proxy-train has {len(train_set)} images with boxes, fewer than batch_size "
             f"{proxy.batch_size}; lower proxy.batch_size or proxy.holdout"
         )
-    loader = build_loader(train_set, proxy.batch_size, train=True, seed=proxy.seed,
-                          workers=proxy.workers, pin_memory=device.type == "cuda")  # fmt: skip
+    loader = build_loader(train_set, per_process, train=True, seed=proxy.seed,
+                          workers=proxy.workers, pin_memory=device.type == "cuda",
+                          rank=info.rank, world_size=info.world_size)  # fmt: skip
     space = cfg.space()
     num_classes = len(train_set.label_map)
     model = build_model(cfg, proxy, num_classes, space)
@@ -244,7 +321,14 @@ def train_supernet(
         model.load_state_dict(state["model"])
         trainer.load_state_dict(state["trainer"])
         seconds_before = float(state["seconds"])
-    _trim_log(out / TRAIN_LOG, trainer.state.iteration)
+    if info.main:
+        _trim_log(out / TRAIN_LOG, trainer.state.iteration)
+    step = _SharedStep(model)
+    if info.world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        trainer.model = nn.parallel.DistributedDataParallel(step, device_ids=ids)
+    else:
+        trainer.model = step
 
     def paths_of(step: int) -> list[Genotype]:
         return step_paths(space, cfg.seed, step, cfg.paths_per_step)
@@ -256,7 +340,8 @@ def train_supernet(
 
     def save() -> None:
         save_atomic({"model": model.state_dict(), "trainer": trainer.state_dict(),
-                     "seconds": log.seconds(), "meta": meta}, checkpoint)  # fmt: skip
+                     "seconds": log.seconds(), "meta": meta,
+                     "world_size": info.world_size}, checkpoint)  # fmt: skip
 
     channels_last = device.type == "cuda"
 
@@ -265,31 +350,28 @@ def train_supernet(
         images = batch.images
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        feats = net.backbone(images)
-        paths = paths_of(trainer.state.iteration)
-        total: dict[str, torch.Tensor] = {}
-        for genotype in paths:  # the mean loss of the step's paths on one batch
-            net.neck.set_genotype(genotype)
-            losses = net.loss(net.head(net.neck(feats)), batch.targets)
-            for name, value in losses.items():
-                total[name] = total.get(name, 0) + value / len(paths)
-        return total
+        return net(images, batch.targets, paths_of(trainer.state.iteration))
 
-    hooks = [log, _Checkpoint(save, log, cfg.checkpoint_every, cfg.steps)]
+    hooks = [log, _Checkpoint(save, log, cfg.checkpoint_every, cfg.steps)] if info.main else []
     state = train(trainer, _StepBatches(loader), compute_loss, hooks)
-    log.flush()  # the checkpoint hook saved after the last step; a diverged run keeps its last
+    seconds = log.seconds()
+    if info.main:
+        log.flush()  # the checkpoint hook saved after the last step; a diverged run keeps its last
     final = sum(state.last_losses.values()) if state.last_losses else None
     summary = SupernetSummary(
         status=state.status,
         reason=state.reason,
         steps=state.iteration,
-        seconds=log.seconds(),
+        seconds=seconds,
         final_loss=final,
+        extra={"world_size": info.world_size},
         **machine(device),
         **meta,
     )
-    _write_json(summary.to_dict(), out / SUMMARY)
-    return summary
+    if info.main:
+        _write_json(summary.to_dict(), out / SUMMARY)
+    info.barrier()  # the summary is on disk before any process returns
+    return SupernetSummary(**info.broadcast(summary.to_dict()))
 
 
 def build_model(cfg: SupernetConfig, proxy: ProxyConfig, num_classes: int, space: SearchSpace):
