@@ -10,23 +10,35 @@ from nasfpn.cli.output import emit_json
 def run(args: argparse.Namespace) -> int:
     # torch is imported here, not at the top, so that `nasfpn --help` stays instant
     from nasfpn.model import ModelConfig, build_retinanet, count_flops, parameter_breakdown
-    from nasfpn.model.build import resolve_arch
+    from nasfpn.model.anchors import AnchorSpec
+    from nasfpn.model.build import FPNLITE, resolve_arch
 
-    genotype = resolve_arch(args.arch)
+    lite = str(args.arch) == FPNLITE
+    genotype = None if lite else resolve_arch(args.arch)
+    if genotype is not None:
+        levels = genotype.levels
+    else:
+        if not 4 <= args.max_level <= 8:
+            raise ValueError(f"--max-level {args.max_level} must be 4 to 8 (P3 up to P4..P8)")
+        levels = tuple(range(3, args.max_level + 1))
     cfg = ModelConfig(
         backbone=args.backbone,
         repeats=args.repeats,
         width=args.width,
         variant=args.variant,
         num_classes=args.num_classes,
+        separable=args.separable or lite,
+        anchors=AnchorSpec(strides=tuple(2**lvl for lvl in levels)),  # one per level
     )
     model = build_retinanet(genotype if genotype is not None else args.arch, cfg)
     params = parameter_breakdown(model)
     flops = count_flops(model, args.image_size)
     summary = {
         "arch": str(args.arch),
-        "neck": "fpn" if genotype is None else "nasfpn",
+        "neck": ("fpnlite" if cfg.separable else "fpn") if genotype is None else "nasfpn",
         "backbone": cfg.backbone,
+        "separable": cfg.separable,
+        "levels": list(levels),
         "repeats": cfg.repeats if genotype is not None else None,
         "width": cfg.width,
         "variant": cfg.variant if genotype is not None else None,
@@ -47,14 +59,18 @@ def run(args: argparse.Namespace) -> int:
             f"key: {genotype.key()}   repeats x width: {cfg.repeats}@{cfg.width}   "
             f"variant: {cfg.variant}"
         )
+    elif cfg.separable:
+        print(f"FPNLite neck (the FPN baseline with separable convs), width {cfg.width}")
     else:
         print(f"FPN neck (mmdetection crop640 baseline), width {cfg.width}")
-    print(f"backbone: {cfg.backbone}   classes: {cfg.num_classes}")
+    convs = "depthwise-separable" if cfg.separable else "dense"
+    print(f"backbone: {cfg.backbone}   classes: {cfg.num_classes}   levels: "
+          f"P{levels[0]}-P{levels[-1]}   3x3 convs of the pyramid and head: {convs}")  # fmt: skip
     for part in ("backbone", "neck", "head", "total"):
         print(f"params.{part:<9} {params[part]:>12,}  ({params[part] / 1e6:.2f} M)")
     print(
-        f"flops @{args.image_size}  {flops:>12,}  ({flops / 1e9:.1f} GFLOPs, "
-        f"{flops / 2e9:.1f} G multiply-adds)"
+        f"flops @{args.image_size}  {flops:>12,}  ({flops / 1e9:.2f} GFLOPs, "
+        f"{flops / 2e9:.2f} G multiply-adds)"
     )
     return 0
 
@@ -92,11 +108,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print an architecture's cells, parameters and FLOPs",
         description="Build a RetinaNet for ARCH and print its cells, parameter counts and FLOPs.",
     )
-    p.add_argument("arch", help="a built-in name (nasfpn), 'fpn', or a genotype JSON file")
+    p.add_argument(
+        "arch", help="a built-in name (nasfpn), 'fpn', 'fpnlite', or a genotype JSON file"
+    )
     p.add_argument(
         "--backbone",
         default="resnet50",
-        help="resnet10|resnet18|resnet34|resnet50|resnet101 (default resnet50)",
+        help="resnet10|resnet18|resnet34|resnet50|resnet101|mobilenet_v2 (default resnet50)",
+    )
+    p.add_argument(
+        "--separable",
+        action="store_true",
+        help="depthwise-separable 3x3 convs in the cells and the head (NAS-FPNLite; fpnlite "
+        "implies it)",
+    )
+    p.add_argument(
+        "--max-level",
+        type=int,
+        default=7,
+        help="fpn/fpnlite: the coarsest level, P3 up to it (default 7; a genotype has its own)",
     )
     p.add_argument("--repeats", type=int, default=7, help="pyramid repeats N (default 7)")
     p.add_argument("--width", type=int, default=256, help="pyramid width C (default 256)")
@@ -107,6 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="which reference's semantics (default mmdet)",
     )
     p.add_argument("--num-classes", type=int, default=80, help="object classes (default 80)")
-    p.add_argument("--image-size", type=int, default=640, help="square input for FLOPs (640)")
+    p.add_argument(
+        "--image-size", type=int, default=640, help="square input for FLOPs (640; mobile: 320)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)

@@ -1,8 +1,10 @@
-"""ResNet backbones that return the C2..C5 feature maps.
+"""Backbones that return the C2..C5 feature maps: ResNets and MobileNetV2.
 
-The layers keep torchvision's names (``conv1``, ``bn1``, ``layer1`` .. ``layer4``), so an
-ImageNet checkpoint in torchvision's format loads as is and mmdetection's ResNet keys map one to
-one. ResNet-10 (basic blocks ``[1, 1, 1, 1]``) is the proxy-task backbone of paper section 4.
+The layers keep torchvision's names (ResNet: ``conv1``, ``bn1``, ``layer1`` .. ``layer4``;
+MobileNetV2: ``features.0`` .. ``features.18``), so an ImageNet checkpoint in torchvision's
+format loads as is and mmdetection's ResNet keys map one to one. ResNet-10 (basic blocks
+``[1, 1, 1, 1]``) is the proxy-task backbone of paper section 4; MobileNetV2 that of the mobile
+detectors (NAS-FPNLite, paper Table 1).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torchvision.models.mobilenetv2 import MobileNetV2 as _TorchvisionMobileNetV2
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 # depth -> (block, blocks per stage)
@@ -22,13 +25,74 @@ RESNET_SPECS: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
     101: (Bottleneck, (3, 4, 23, 3)),
 }
 NORM_MODES = ("trainable", "frozen", "sync")
+BACKBONES = (*(f"resnet{d}" for d in RESNET_SPECS), "mobilenet_v2")
 
 
 class BackboneWeightsError(ValueError):
     """Pretrained backbone weights that are missing or do not fit the backbone."""
 
 
-class ResNet(nn.Module):
+class FeatureBackbone(nn.Module):
+    """What the backbones share: ``channels`` (level -> channels of C2..C5), ``out_levels``, the
+    freezing of their first stages and of BN (``norm``), and what their weights are called."""
+
+    name: str  # in messages: "ResNet-50", "MobileNetV2"
+    classifier_prefix: str  # the ImageNet classifier's keys in a torchvision checkpoint
+    channels: dict[int, int]
+    out_levels: tuple[int, ...]
+    norm: str
+
+    @property
+    def out_channels(self) -> tuple[int, ...]:
+        return tuple(self.channels[lvl] for lvl in self.out_levels)
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def unused_key(self, key: str) -> bool:
+        """Whether a key of the ImageNet network's checkpoint is one this backbone leaves out
+        (its classifier)."""
+        return key.startswith(self.classifier_prefix)
+
+    def _finish(self) -> None:
+        """After the layers are built: SyncBatchNorm if asked, then the freezing."""
+        if self.norm == "sync":
+            # Replaces the BN children in place and keeps the state-dict keys. SyncBatchNorm
+            # needs a process group when it trains (torchrun or Ray Train set one up).
+            nn.SyncBatchNorm.convert_sync_batchnorm(self)
+        for module in self._frozen_modules():
+            for p in module.parameters():
+                p.requires_grad_(False)
+        if self.norm == "frozen":
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    for p in m.parameters():
+                        p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FeatureBackbone:
+        super().train(mode)
+        if mode:
+            for module in self._frozen_modules():
+                module.eval()
+            if self.norm == "frozen":
+                for m in self.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.eval()
+        return self
+
+
+def _check_settings(norm: str, frozen_stages: int, out_levels: tuple[int, ...]) -> None:
+    if norm not in NORM_MODES:
+        raise ValueError(f"backbone norm {norm!r} is unknown; choose one of {NORM_MODES}")
+    if not 0 <= frozen_stages <= 4:
+        raise ValueError(f"frozen_stages={frozen_stages!r} must be between 0 and 4")
+    if not out_levels or min(out_levels) < 2 or max(out_levels) > 5:
+        raise ValueError(
+            f"backbone out_levels {out_levels!r} must lie in 2..5 (C2..C5, strides 4..32)"
+        )
+
+
+class ResNet(FeatureBackbone):
     """A torchvision-style ResNet without its classifier, returning ``{level: feature}``.
 
     ``frozen_stages``: 0 freezes nothing, 1 the stem and ``layer1`` (mmdetection's default for
@@ -52,16 +116,10 @@ class ResNet(nn.Module):
             raise ValueError(
                 f"ResNet depth {depth!r} is not supported; choose one of {sorted(RESNET_SPECS)}"
             )
-        if norm not in NORM_MODES:
-            raise ValueError(f"backbone norm {norm!r} is unknown; choose one of {NORM_MODES}")
-        if not 0 <= frozen_stages <= 4:
-            raise ValueError(f"frozen_stages={frozen_stages!r} must be between 0 and 4")
-        if not out_levels or min(out_levels) < 2 or max(out_levels) > 5:
-            raise ValueError(
-                f"backbone out_levels {out_levels!r} must lie in 2..5 (C2..C5, strides 4..32)"
-            )
+        _check_settings(norm, frozen_stages, out_levels)
         block, layers = RESNET_SPECS[depth]
         self.depth = depth
+        self.name, self.classifier_prefix = f"ResNet-{depth}", "fc."
         self.frozen_stages = frozen_stages
         self.norm = norm
         self.out_levels = tuple(sorted(out_levels))
@@ -79,15 +137,7 @@ class ResNet(nn.Module):
         # channels of C2..C5
         self.channels = {lvl: 64 * 2 ** (lvl - 2) * expansion for lvl in range(2, 6)}
         self._init_weights(zero_init_residual)
-        if norm == "sync":
-            # Replaces the BN children in place and keeps the state-dict keys. SyncBatchNorm
-            # needs a process group when it trains (torchrun or Ray Train set one up).
-            nn.SyncBatchNorm.convert_sync_batchnorm(self)
-        self._freeze()
-
-    @property
-    def out_channels(self) -> tuple[int, ...]:
-        return tuple(self.channels[lvl] for lvl in self.out_levels)
+        self._finish()
 
     def _make_layer(self, block: type[nn.Module], planes: int, blocks: int, stride: int):
         downsample = None
@@ -123,27 +173,6 @@ class ResNet(nn.Module):
         stages += [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
         return stages
 
-    def _freeze(self) -> None:
-        for module in self._frozen_modules():
-            for p in module.parameters():
-                p.requires_grad_(False)
-        if self.norm == "frozen":
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    for p in m.parameters():
-                        p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> ResNet:
-        super().train(mode)
-        if mode:
-            for module in self._frozen_modules():
-                module.eval()
-            if self.norm == "frozen":
-                for m in self.modules():
-                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                        m.eval()
-        return self
-
     def forward(self, x: Tensor) -> dict[int, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         feats = {}
@@ -156,17 +185,88 @@ class ResNet(nn.Module):
         return feats
 
 
-def load_pretrained(backbone: ResNet, path: str | Path) -> None:
-    """Load ImageNet weights saved in torchvision's format (``resnet50-*.pth``) from a local file.
+# MobileNetV2: the last layer of ``features`` at each level, as the TF Object Detection API's
+# FPNLite feature extractor taps it (layer_4, layer_7, layer_14, layer_19: the expansion-free
+# block outputs at strides 4, 8, 16 and the final 1x1 conv to 1280 at stride 32)
+MOBILENET_V2_TAPS = {2: 3, 3: 6, 4: 13, 5: 18}
+MOBILENET_V2_CHANNELS = {2: 24, 3: 32, 4: 96, 5: 1280}
 
-    The classifier (``fc.*``) is ignored; every other key must match in name and shape. Nothing
-    is downloaded.
+
+class MobileNetV2(FeatureBackbone):
+    """torchvision's MobileNetV2 (width multiplier 1.0) without its classifier, returning
+    ``{level: feature}``: C3 = ``features[6]`` (32 channels), C4 = ``features[13]`` (96),
+    C5 = ``features[18]`` (1280), the taps of FPNLite (and C2 = ``features[3]``, 24).
+
+    ``frozen_stages`` k freezes ``features`` up to C(k+1)'s tap (1: the stem and the stride-4
+    blocks, as a ResNet's 1 freezes its stem and ``layer1``). ``norm`` as for :class:`ResNet`.
+    Initialised as torchvision initialises it; ImageNet weights in torchvision's format load with
+    :func:`load_pretrained`.
+    """
+
+    def __init__(
+        self,
+        frozen_stages: int = 0,
+        norm: str = "trainable",
+        out_levels: tuple[int, ...] = (3, 4, 5),
+    ) -> None:
+        super().__init__()
+        _check_settings(norm, frozen_stages, out_levels)
+        self.name, self.classifier_prefix = "MobileNetV2", "classifier."
+        self.frozen_stages, self.norm = frozen_stages, norm
+        self.out_levels = tuple(sorted(out_levels))
+        self.channels = dict(MOBILENET_V2_CHANNELS)
+        # only the layers up to the deepest level asked for: C5 needs all 19
+        last = MOBILENET_V2_TAPS[self.out_levels[-1]]
+        self.features = _TorchvisionMobileNetV2().features[: last + 1]
+        self._finish()
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        if self.frozen_stages == 0:
+            return []
+        last = MOBILENET_V2_TAPS[self.frozen_stages + 1]
+        return list(self.features[: last + 1])
+
+    def unused_key(self, key: str) -> bool:
+        """The classifier, and the layers after the deepest level this backbone was built for."""
+        head, _, rest = key.partition(".")
+        if head == "features" and rest.split(".")[0].isdigit():
+            return int(rest.split(".")[0]) >= len(self.features)
+        return super().unused_key(key)
+
+    def forward(self, x: Tensor) -> dict[int, Tensor]:
+        taps = {MOBILENET_V2_TAPS[lvl]: lvl for lvl in self.out_levels}
+        feats = {}
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in taps:
+                feats[taps[i]] = x
+        return feats
+
+
+def build_backbone(
+    name: str, frozen_stages: int = 1, norm: str = "trainable", out_levels=(3, 4, 5)
+) -> FeatureBackbone:
+    """``resnet10`` .. ``resnet101`` or ``mobilenet_v2``, with a clear error for anything else."""
+    if name == "mobilenet_v2":
+        return MobileNetV2(frozen_stages, norm, tuple(out_levels))
+    if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in RESNET_SPECS:
+        return ResNet(int(name[6:]), frozen_stages, norm, tuple(out_levels))
+    raise ValueError(f"backbone {name!r} is unknown; choose one of {list(BACKBONES)}")
+
+
+def load_pretrained(backbone: FeatureBackbone, path: str | Path) -> None:
+    """Load ImageNet weights saved in torchvision's format (``resnet50-*.pth``,
+    ``mobilenet_v2-*.pth``) from a local file.
+
+    The classifier (``fc.*``, ``classifier.*``) is ignored, and so are a MobileNetV2's layers
+    beyond the deepest level it was built for; every other key must match in name and shape.
+    Nothing is downloaded.
     """
     path = Path(path)
     if not path.is_file():
         raise BackboneWeightsError(
             f"pretrained backbone weights {str(path)!r} do not exist; download torchvision's "
-            f"ResNet-{backbone.depth} ImageNet checkpoint on a machine with internet, copy it "
+            f"{backbone.name} ImageNet checkpoint on a machine with internet, copy it "
             "here and pass its path, or set the model's pretrained path to null to train from "
             "scratch"
         )
@@ -175,7 +275,7 @@ def load_pretrained(backbone: ResNet, path: str | Path) -> None:
     except Exception as err:  # a corrupt or non-torch file
         raise BackboneWeightsError(
             f"could not read {str(path)!r} as a torch checkpoint ({err}); expected a state dict "
-            "saved with torch.save, in torchvision's ResNet format"
+            f"saved with torch.save, in torchvision's {backbone.name} format"
         ) from err
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -183,7 +283,7 @@ def load_pretrained(backbone: ResNet, path: str | Path) -> None:
         raise BackboneWeightsError(
             f"{str(path)!r} holds a {type(state).__name__}, expected a state dict (name -> tensor)"
         )
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    state = {k: v for k, v in state.items() if not backbone.unused_key(k)}
     own = backbone.state_dict()
     missing = sorted(k for k in own if k not in state and not k.endswith("num_batches_tracked"))
     unexpected = sorted(k for k in state if k not in own)
@@ -201,8 +301,8 @@ def load_pretrained(backbone: ResNet, path: str | Path) -> None:
         if wrong:
             problems.append(f"{len(wrong)} shape mismatches (first: {wrong[:3]})")
         raise BackboneWeightsError(
-            f"{str(path)!r} does not fit a ResNet-{backbone.depth}: "
+            f"{str(path)!r} does not fit a {backbone.name}: "
             + "; ".join(problems)
-            + f". Use torchvision's ResNet-{backbone.depth} ImageNet checkpoint for this backbone."
+            + f". Use torchvision's {backbone.name} ImageNet checkpoint for this backbone."
         )
     backbone.load_state_dict(state, strict=False)

@@ -7,6 +7,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nasfpn.model import layers
+
 
 class SepBNHead(nn.Module):
     """Classification and box branches of ``stacked_convs`` 3x3 convs each.
@@ -16,6 +18,11 @@ class SepBNHead(nn.Module):
     have no bias (a BN follows). Initialisation follows that head: normal(0, 0.01) weights, and a
     classification bias giving every anchor a prior foreground probability of ``prior_prob``
     (RetinaNet paper, section 4.1).
+
+    ``separable=True`` (the mobile detectors: NAS-FPNLite, SSDLite) makes every 3x3 conv, the
+    predictions included, depthwise-separable (:class:`~nasfpn.model.layers.SeparableConv2d`);
+    its depthwise filters start from a variance-scaling normal (std ``1/3``, fan-in 9), its
+    pointwise ones from the same normal(0, 0.01) as the dense head's.
     """
 
     def __init__(
@@ -29,6 +36,7 @@ class SepBNHead(nn.Module):
         prior_prob: float = 0.01,
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.1,
+        separable: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -39,12 +47,12 @@ class SepBNHead(nn.Module):
 
         def convs() -> nn.ModuleList:
             return nn.ModuleList(
-                nn.Conv2d(
+                layers.conv(
                     in_channels if i == 0 else feat_channels,
                     feat_channels,
                     3,
-                    padding=1,
                     bias=False,
+                    separable=separable,
                 )
                 for i in range(stacked_convs)
             )
@@ -60,12 +68,15 @@ class SepBNHead(nn.Module):
 
         self.cls_convs, self.cls_norms = convs(), norms()
         self.reg_convs, self.reg_norms = convs(), norms()
-        self.cls_logits = nn.Conv2d(feat_channels, num_anchors * num_classes, 3, padding=1)
-        self.bbox_pred = nn.Conv2d(feat_channels, num_anchors * 4, 3, padding=1)
+        self.cls_logits = layers.conv(
+            feat_channels, num_anchors * num_classes, 3, separable=separable
+        )
+        self.bbox_pred = layers.conv(feat_channels, num_anchors * 4, 3, separable=separable)
 
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, std=0.01)
+                depthwise = m.groups > 1 and m.groups == m.in_channels
+                nn.init.normal_(m.weight, std=1 / 3 if depthwise else 0.01)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         nn.init.constant_(self.cls_logits.bias, -math.log((1 - prior_prob) / prior_prob))

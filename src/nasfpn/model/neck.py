@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nasfpn.model import layers
 from nasfpn.space import Genotype
 
 
@@ -104,22 +105,29 @@ def resize_to(x: Tensor, size: tuple[int, int], pad_value: float = 0.0) -> Tenso
 
 
 def _conv_bn(
-    in_ch: int, out_ch: int, kernel: int, bias: bool, variant: NeckVariant, stride: int = 1
+    in_ch: int,
+    out_ch: int,
+    kernel: int,
+    bias: bool,
+    variant: NeckVariant,
+    stride: int = 1,
+    separable: bool = False,
 ) -> nn.Sequential:
     return nn.Sequential(
         OrderedDict(
-            conv=nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias),
+            conv=layers.conv(in_ch, out_ch, kernel, stride, bias, separable),
             bn=nn.BatchNorm2d(out_ch, eps=variant.bn_eps, momentum=variant.bn_momentum),
         )
     )
 
 
 class MergingCellOutput(nn.Module):
-    """The part of a merging cell that has weights: ReLU -> 3x3 conv -> BN (paper section 3)."""
+    """The part of a merging cell that has weights: ReLU -> 3x3 conv -> BN (paper section 3);
+    the conv depthwise-separable in the mobile pyramids (NAS-FPNLite)."""
 
-    def __init__(self, width: int, variant: NeckVariant) -> None:
+    def __init__(self, width: int, variant: NeckVariant, separable: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(width, width, 3, padding=1, bias=variant.cell_conv_bias)
+        self.conv = layers.conv(width, width, 3, bias=variant.cell_conv_bias, separable=separable)
         self.bn = nn.BatchNorm2d(width, eps=variant.bn_eps, momentum=variant.bn_momentum)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -142,6 +150,7 @@ class NASFPNNeck(nn.Module):
         width: int = 256,
         repeats: int = 7,
         variant: str | NeckVariant = "mmdet",
+        separable: bool = False,
     ) -> None:
         super().__init__()
         genotype.validate()
@@ -151,6 +160,7 @@ class NASFPNNeck(nn.Module):
         self.levels = genotype.levels
         self.width = width
         self.repeats = repeats
+        self.separable = separable
         backbone_levels = [lvl for lvl in self.levels if lvl in in_channels]
         if not backbone_levels or backbone_levels != list(self.levels[: len(backbone_levels)]):
             raise ValueError(
@@ -171,7 +181,8 @@ class NASFPNNeck(nn.Module):
         self.n_extra = n_extra
         self._use(genotype)
         self.repeat_cells = nn.ModuleList(
-            nn.ModuleList(MergingCellOutput(width, v) for _ in self.plans) for _ in range(repeats)
+            nn.ModuleList(MergingCellOutput(width, v, separable) for _ in self.plans)
+            for _ in range(repeats)
         )
         self.reset_parameters()
 
@@ -263,6 +274,10 @@ class FPNNeck(nn.Module):
     no_norm_on_lateral=True, norm_cfg=BN)``: 1x1 laterals with bias and no norm, top-down
     nearest upsampling to the explicit size, 3x3 output convs without bias + BN, and P6/P7 by
     stride-2 3x3 conv + BN from C5 and from ReLU(P6).
+
+    ``separable=True`` makes its 3x3 convs depthwise-separable: FPNLite, the mobile baseline of
+    paper Table 1 (the TF Object Detection API's FPNLite builds the same top-down pathway; it
+    takes its extra levels from the top output rather than from C5, and uses ReLU6).
     """
 
     def __init__(
@@ -270,6 +285,7 @@ class FPNNeck(nn.Module):
         in_channels: dict[int, int],
         width: int = 256,
         levels: tuple[int, ...] = (3, 4, 5, 6, 7),
+        separable: bool = False,
     ) -> None:
         super().__init__()
         self.levels = tuple(levels)
@@ -280,12 +296,13 @@ class FPNNeck(nn.Module):
             for lvl in self.backbone_levels
         )
         self.output = nn.ModuleList(
-            _conv_bn(width, width, 3, False, variant) for _ in self.backbone_levels
+            _conv_bn(width, width, 3, False, variant, separable=separable)
+            for _ in self.backbone_levels
         )
         n_extra = len(self.levels) - len(self.backbone_levels)
         top = in_channels[self.backbone_levels[-1]]
         self.extra = nn.ModuleList(
-            _conv_bn(top if i == 0 else width, width, 3, False, variant, stride=2)
+            _conv_bn(top if i == 0 else width, width, 3, False, variant, 2, separable)
             for i in range(n_extra)
         )
         for m in self.modules():
