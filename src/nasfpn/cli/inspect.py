@@ -47,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
         "params": params,
         "flops": flops,
     }
+    latency = None
+    if args.latency:
+        from nasfpn.cost.latency import model_latency
+
+        latency = model_latency(model, args.image_size, batch=args.batch, threads=args.threads,
+                                warmup=args.warmup, repeats=args.timed_runs)  # fmt: skip
+        summary["latency_ms"] = latency.median_ms
+        summary["latency"] = latency.to_dict()
     if genotype is not None:
         summary["key"] = genotype.key()
         summary["genotype"] = genotype.to_dict()
@@ -72,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
         f"flops @{args.image_size}  {flops:>12,}  ({flops / 1e9:.2f} GFLOPs, "
         f"{flops / 2e9:.2f} G multiply-adds)"
     )
+    if latency is not None:
+        print(
+            f"latency @{args.image_size}  {latency.median_ms:.1f} ms median (quartiles "
+            f"{latency.q1_ms:.1f}-{latency.q3_ms:.1f}, min {latency.min_ms:.1f}, max "
+            f"{latency.max_ms:.1f}) over {latency.repeats} runs after {latency.warmup} warm-up, "
+            f"batch {latency.batch}, {latency.threads} thread(s), float32, forward + "
+            f"post-processing on {latency.cpu_model}"
+        )
     return 0
 
 
@@ -140,5 +156,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--image-size", type=int, default=640, help="square input for FLOPs (640; mobile: 320)"
     )
+    p.add_argument(
+        "--latency",
+        action="store_true",
+        help="also time inference on this machine (forward + post-processing, float32)",
+    )
+    p.add_argument("--threads", type=int, default=1, help="latency: torch threads (default 1)")
+    p.add_argument("--batch", type=int, default=1, help="latency: images per run (default 1)")
+    p.add_argument("--warmup", type=int, default=20, help="latency: untimed runs (default 20)")
+    p.add_argument("--timed-runs", type=int, default=20, help="latency: timed runs (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
