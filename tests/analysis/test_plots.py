@@ -131,7 +131,9 @@ def test_pareto_front_by_hand(mixed) -> None:
     ax = plot_pareto(mixed, "flops")
     assert len(_scatter(ax, "trials")) == 5
     assert _scatter(ax, "Pareto front")[:, 1].tolist() == [0.20, 0.30, 0.35, 0.40]
-    with pytest.raises(ValueError, match=r"cost='time'.*\['flops', 'params'\]"):
+    with pytest.raises(
+        ValueError, match=r"cost='time'.*\['cost_flops', 'flops', 'latency_ms', 'params'\]"
+    ):
         plot_pareto(mixed, "time")
 
 

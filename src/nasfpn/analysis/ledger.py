@@ -31,6 +31,9 @@ METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 EXTRA: tuple[str, ...] = (
     "params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations"
 )  # fmt: skip
+# an architecture's cost (docs/cost.md), measured after its first training when the search
+# measures costs; copied onto every row of the architecture, NaN where never measured
+COST: tuple[str, ...] = ("latency_ms", "cost_flops")
 STATUSES: tuple[str, ...] = (
     "ok", "duplicate", "diverged", "early_stopped", "timeout", "failed", "error"
 )  # fmt: skip
@@ -101,7 +104,9 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     training, ``supernet`` for a score on shared weights, docs/oneshot.md), every metric
     as its own float column (``AP`` ... ``APl``, ``params``, ``flops``, ``train_seconds``,
     ``eval_seconds``, ``epochs``, ``iterations``; NaN where the trial has none, as for
-    duplicates and failures; metrics a newer search adds get columns too), one column per
+    duplicates and failures; metrics a newer search adds get columns too), the architecture's
+    cost on every row of its key (``latency_ms``, ``cost_flops``: docs/cost.md; NaN when the
+    search measured none), one column per
     training loss (``loss_cls``, ``loss_box``), ``actions`` and ``genotype`` (lists and dicts),
     and derived ones: ``duration`` (end - start, seconds), ``elapsed``
     (end_time since the first start, seconds), ``failed`` (error, failed, diverged or timeout),
@@ -132,6 +137,9 @@ def load_ledger(path: PathArg) -> pd.DataFrame:
     frame["controller_step"] = frame["controller_step"].astype("int64")
     frame["seed"] = frame["seed"].astype("Int64")
     frame["controller_proposals"] = frame["controller_proposals"].astype("Int64")
+    for name in COST:  # an architecture's cost, measured once: on every row of its key
+        column = frame[name] if name in frame else pd.Series(float("nan"), index=frame.index)
+        frame[name] = column.astype("float64").groupby(frame["key"]).transform("first")
     frame["duration"] = frame["end_time"] - frame["start_time"]
     frame["elapsed"] = frame["end_time"] - frame["start_time"].min()
     frame["failed"] = frame["status"].isin(FAILED)

@@ -37,7 +37,8 @@ STATUS_STYLE = {  # marker, colour, label of each ledger status in the reward pl
     "failed": ("x", "#c44e52", "failed"),
     "error": ("x", "#8c1c13", "error (discarded)"),
 }
-PARETO_AXES = {"params": "parameters", "flops": "FLOPs"}
+PARETO_AXES = {"params": "parameters", "flops": "FLOPs", "latency_ms": "latency (ms)",
+               "cost_flops": "FLOPs of the costed model"}  # fmt: skip
 # the controller's health figures worth a panel, in the order a report shows them
 HEALTH_FIELDS = (
     "unique_fraction", "best_reward", "reward_mean", "baseline", "policy_entropy_per_decision",
@@ -218,7 +219,8 @@ def pareto_front(df: pd.DataFrame, cost: str) -> pd.DataFrame:
 
 
 def plot_pareto(data: Data, cost: str = "params", ax: Axes | None = None) -> Axes:
-    """AP against ``cost`` (``params`` or ``flops``) for the trained trials, with the Pareto
+    """AP against ``cost`` (``params``, ``flops``, or a cost-measuring search's ``latency_ms``
+    and ``cost_flops``) for the trained trials, with the Pareto
     front: the architectures that no other beats with both a higher AP and a lower cost."""
     if cost not in PARETO_AXES:
         raise ValueError(f"cost={cost!r}: expected one of {sorted(PARETO_AXES)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 import time
 from os import PathLike
@@ -46,6 +47,7 @@ from nasfpn.analysis.plots import (
 )
 
 REPORT_FILE = "report.html"
+PARETO_FILE = "pareto.json"  # a cost-measuring search writes it (nasfpn.search.export)
 FIDELITY_DIR = "fidelity"  # where `nasfpn fidelity --from-search DIR` writes by default
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -180,6 +182,24 @@ def _fidelity(folder: Path) -> str:
     return head + _table(table, text=("name", "key")) + _png(fig, "proxy against retraining")
 
 
+def _pareto(directory: Path, config: dict) -> str:
+    """The members of the search's Pareto fronts (pareto.json), by cost."""
+    doc = json.loads((directory / PARETO_FILE).read_text())
+    objective = config.get("objective") or {}
+    what = html.escape(str(objective.get("metric", "none")))
+    parts = [
+        f"<p class='note'>{doc['architectures']} costed architectures; objective metric: "
+        f"{what}. Each architecture's AP is the mean of its stand-alone runs; its cost was "
+        "measured once (docs/cost.md). A member: no other architecture has a higher AP at no "
+        "more cost.</p>"
+    ]
+    for cost, label in (("latency_ms", "latency (ms)"), ("cost_flops", "FLOPs")):
+        front = pd.DataFrame(doc["fronts"][cost], columns=["key", "AP", "runs", "latency_ms",
+                                                             "cost_flops"])  # fmt: skip
+        parts.append(f"<h3>Against {label}</h3>" + _table(front, text=("key",)))
+    return "".join(parts)
+
+
 def report_html(directory: str | PathLike[str], k: int = 5) -> str:
     """The report of the search in ``directory`` as one HTML document (a str)."""
     directory = Path(directory)
@@ -222,6 +242,8 @@ def report_html(directory: str | PathLike[str], k: int = 5) -> str:
         parts.append("<h3>Their architectures</h3>" + "".join(drawings))
 
     parts.append("<h2>Re-evaluation</h2>" + _reevaluation(df))
+    if (directory / PARETO_FILE).is_file():
+        parts.append("<h2>Pareto fronts: AP against cost</h2>" + _pareto(directory, config))
     shared = supernet_folder(directory) if (directory / CONFIG_FILE).is_file() else None
     if shared is not None:
         parts.append("<h2>One-shot: shared weights</h2>" + _oneshot(df, shared))
@@ -230,7 +252,8 @@ def report_html(directory: str | PathLike[str], k: int = 5) -> str:
 
     parts.append("<h2>Curves</h2><div class='grid'>")
     parts += [_panel(plot_rewards, df), _panel(plot_unique, df)]
-    parts += [_panel(plot_pareto, df, cost) for cost in ("params", "flops")]
+    costs = [c for c in ("latency_ms", "cost_flops") if df[c].notna().any()]
+    parts += [_panel(plot_pareto, df, cost) for cost in ("params", "flops", *costs)]
     parts += [_panel(plot_decisions, df, group) for group in ("op", "level", "input")]
     parts.append("</div>")
 

@@ -44,6 +44,7 @@ class ProxyConfig:
     width: int = 256
     variant: str = "mmdet"
     head_convs: int = 4
+    separable: bool = False  # depthwise-separable 3x3 convs in cells and head (NAS-FPNLite)
     focal_gamma: float = 2.0
     # anchor size in strides (smallest anchor: anchor_scale * 8 px); 4 is RetinaNet's (paper)
     anchor_scale: float = 4.0
@@ -97,7 +98,11 @@ class ProxyConfig:
                 "`nasfpn data split`), or neither to split the data's train annotations here"
             )
 
-    def model_config(self, num_classes: int) -> ModelConfig:
+    def model_config(
+        self, num_classes: int, levels: tuple[int, ...] = (3, 4, 5, 6, 7)
+    ) -> ModelConfig:
+        """The detector of this proxy task for ``num_classes`` and the pyramid ``levels`` (one
+        anchor stride per level: P3-P6 for the mobile space)."""
         return ModelConfig(
             backbone=self.backbone,
             pretrained=self.pretrained,
@@ -108,7 +113,10 @@ class ProxyConfig:
             variant=self.variant,
             num_classes=num_classes,
             head_convs=self.head_convs,
-            anchors=AnchorSpec(octave_base_scale=self.anchor_scale),
+            separable=self.separable,
+            anchors=AnchorSpec(
+                strides=tuple(2**lvl for lvl in levels), octave_base_scale=self.anchor_scale
+            ),
             loss=LossSettings(focal_gamma=self.focal_gamma),
         )
 

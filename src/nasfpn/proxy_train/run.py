@@ -184,7 +184,7 @@ def run(
                                  workers=cfg.workers, pin_memory=pin)  # fmt: skip
 
     torch.manual_seed(cfg.seed)
-    model = build_retinanet(genotype, cfg.model_config(len(train_set.label_map)))
+    model = build_retinanet(genotype, cfg.model_config(len(train_set.label_map), genotype.levels))
     result = ProxyResult(
         status="ok",
         seed=cfg.seed,

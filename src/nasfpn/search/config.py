@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasfpn import config as config_io
+from nasfpn.cost import Objective
 from nasfpn.proxy_train import ProxyConfig
 from nasfpn.proxy_train.config import with_overrides
 from nasfpn.space import SearchSpace
@@ -57,6 +58,13 @@ class SearchConfig:
     supernet: str | None = None
     supernet_preset: str = "cpu-tiny"
     supernet_options: dict[str, Any] = field(default_factory=dict)
+
+    # what the reward weighs (docs/cost.md): `metric: none` is the AP alone; `latency` or
+    # `flops` with a `target` and a `form` (soft | hard | absolute) make the search cost-aware.
+    # Each new architecture's cost is measured once, after its first proxy training, when the
+    # objective needs it or `measure_cost` is true (an accuracy-only search with costs recorded)
+    objective: Objective = field(default_factory=Objective)
+    measure_cost: bool = False
 
     # cluster resources
     concurrent: int = 2  # trials running at once
@@ -146,6 +154,11 @@ class SearchConfig:
         if self.reward == "supernet":
             self._check_supernet()
 
+    @property
+    def costs_measured(self) -> bool:
+        """Whether the search measures each new architecture's cost."""
+        return self.objective.active or self.measure_cost
+
     def _check_supernet(self) -> None:
         """What a shared-weight search cannot do, refused before anything runs."""
         if self.asha:
@@ -169,6 +182,11 @@ class SearchConfig:
             raise ValueError(
                 "reevaluate_feedback=true with reward=supernet would mix stand-alone APs into "
                 "the shared-weight scores the controller learns from; set it false"
+            )
+        if self.objective.active or self.measure_cost:
+            raise ValueError(
+                "objective.metric / measure_cost with reward=supernet: the one-shot search does "
+                "not measure costs yet; use reward=proxy for a cost-aware search"
             )
         decided = sorted(set(self.supernet_options) & set(SUPERNET_FROM_SEARCH))
         if decided:

@@ -7,6 +7,7 @@ The output folder holds everything a search leaves behind:
     controller.pt        the controller's state and the ledger position it reflects
     controller.jsonl     the controller's health figures after each ledger record
     best_genotype.json   the best architecture so far, with provenance; top_k.json
+    pareto.json          when costs are measured: the AP-latency and AP-FLOPs Pareto fronts
     tensorboard/         reward, best reward and controller health per controller step
     tune/                Ray Tune's own experiment folder (its experiment state; no per-trial
                          logs: the ledger has every trial, see TUNE_SETTINGS)
@@ -32,7 +33,7 @@ from nasfpn.console import library_output_to
 from nasfpn.controller import make_algorithm
 from nasfpn.proxy_train import data as proxy_data
 from nasfpn.search.config import SearchConfig, load_search_config
-from nasfpn.search.export import export_results
+from nasfpn.search.export import export_pareto, export_results
 from nasfpn.search.ledger import LEDGER_FILE, Ledger
 from nasfpn.search.progress import (
     RetryNotices,
@@ -223,6 +224,10 @@ def run_search(
     out = Path(out).resolve()
     if cfg is not None:
         cfg.proxy_config()  # refuse a bad proxy key before anything is written
+        if cfg.costs_measured:  # and a costed model that cannot be built
+            from nasfpn.cost.measure import check_objective_model
+
+            check_objective_model(cfg.objective, cfg.proxy_config(), cfg.space())
         if cfg.reward == rewards.SUPERNET and cfg.supernet:  # and shared weights that won't do
             from nasfpn.supernet import check_match
 
@@ -277,6 +282,7 @@ def run_search(
                 tune.with_parameters(proxy_trainable, proxy=config_io.to_dict(proxy),
                                      space=space, board=display.board,
                                      board_seconds=cfg.progress_seconds, scheduled=cfg.asha,
+                                     objective=config_io.to_dict(cfg.objective),
                                      **({} if train is None else {"train": train})),
                 resources,
             )  # fmt: skip
@@ -339,5 +345,7 @@ def run_search(
     writer.close()
     records = ledger.records
     best = export_results(out, records, space, cfg.top_k, proxy_hash)
+    if cfg.costs_measured:
+        export_pareto(out, records)
     extra = sum(rewards.phase(r) == rewards.REEVALUATION for r in records)
     return SearchSummary(out, len(ledger) - extra, best, time.time() - start, extra)

@@ -38,6 +38,9 @@ METRIC = {
 }
 
 
+PARETO_FILE = "pareto.json"
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -75,3 +78,40 @@ def export_results(
     genotype.save(tmp, **provenance)
     os.replace(tmp, out / BEST_FILE)
     return best
+
+
+def architecture_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per costed architecture: its mean stand-alone AP (over its ``ok`` proxy runs) and its
+    measured cost (``latency_ms``, ``cost_flops``), in the order first seen."""
+    costs: dict[str, dict[str, Any]] = {}
+    aps: dict[str, list[float]] = {}
+    for record in records:
+        metrics = record.get("metrics") or {}
+        key = record.get("key")
+        if metrics.get("latency_ms") is not None and metrics.get("cost_flops") is not None:
+            costs.setdefault(key, {"key": key, "genotype": record.get("genotype"),
+                                   "latency_ms": metrics["latency_ms"],
+                                   "cost_flops": metrics["cost_flops"]})  # fmt: skip
+        if (record.get("status") == "ok" and metrics.get("AP") is not None
+                and record.get("reward_source", "proxy") == "proxy"):  # fmt: skip
+            aps.setdefault(key, []).append(float(metrics["AP"]))
+    out = []
+    for key, entry in costs.items():
+        if aps.get(key):
+            out.append({**entry, "AP": sum(aps[key]) / len(aps[key]), "runs": len(aps[key])})
+    return out
+
+
+def export_pareto(out: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write ``pareto.json``: the architectures no other beats on both mean AP and cost, one
+    front for latency and one for FLOPs (docs/cost.md); returns the latency front."""
+    from nasfpn.cost import pareto_front
+
+    archs = architecture_costs(records)
+    fronts = {}
+    for cost in ("latency_ms", "cost_flops"):
+        members = pareto_front([(a[cost], a["AP"]) for a in archs])
+        fronts[cost] = [archs[i] for i in members]
+    doc = {"search": str(out), "architectures": len(archs), "fronts": fronts}
+    _write(out / PARETO_FILE, json.dumps(doc, indent=2))
+    return fronts["latency_ms"]

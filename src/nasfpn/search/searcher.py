@@ -63,6 +63,8 @@ STATE_FILE = "controller.pt"
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 EXTRA = ("params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations",
          "worker_start", "worker_end")  # fmt: skip
+# an architecture's cost, measured after its first training (nasfpn.cost.measure), or why not
+COST = ("latency_ms", "cost_flops", "latency", "cost_error")
 # statuses whose reward says something about the architecture (replayed for duplicates);
 # `timeout` joins them when the search penalises timeouts (on_timeout: penalty)
 EVALUATED = ("ok", "diverged", "early_stopped")
@@ -146,6 +148,7 @@ class NASSearcher(Searcher):
         self.seeds: dict[str, set[int]] = defaultdict(set)  # key -> seeds trained or training
         self.first_trial: dict[str, str] = {}  # key -> trial id of its first evaluation
         self.training: dict[str, int] = defaultdict(int)  # key -> search trials running now
+        self.costs: dict[str, dict[str, float]] = {}  # key -> its measured latency_ms, cost_flops
         self.searched = 0  # search-phase records (controller samples) in the ledger
         self.reevaluations_lost = 0  # re-evaluation records with no reward: run again on resume
         self.reevaluating: dict[str, tuple[Reevaluation, float]] = {}  # trial id -> job, start
@@ -165,6 +168,9 @@ class NASSearcher(Searcher):
         return status in EVALUATED or (status == "timeout" and self.cfg.on_timeout == "penalty")
 
     def _remember(self, record: dict[str, Any]) -> None:
+        measured = {k: (record.get("metrics") or {}).get(k) for k in ("latency_ms", "cost_flops")}
+        if all(v is not None for v in measured.values()):
+            self.costs.setdefault(record["key"], measured)
         search = phase(record) == SEARCH
         self.searched += search
         if not is_trained(record) or not self._evaluated(record["status"]):
@@ -374,6 +380,10 @@ class NASSearcher(Searcher):
         })  # fmt: skip
 
     def _started(self, trial_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        # the architecture's first training measures its cost (a trial that fails to leaves it
+        # for the next one of the same architecture)
+        if self.cfg.costs_measured and config["key"] not in self.costs:
+            config["measure_cost"] = True  # absent otherwise: trial configs stay small
         if self.run_left is not None:
             self.run_left -= 1
         if self.on_start is not None:
@@ -397,7 +407,7 @@ class NASSearcher(Searcher):
         result = self._whole_result(trial_id, result)
         if trial_id in self.reevaluating:
             job, start = self.reevaluating.pop(trial_id)
-            record = self._trial_record(trial_id, result, error, start, job.seed)
+            record = self._trial_record(trial_id, result, error, start, job.seed, job.key)
             record.update(controller_step=job.controller_step, origin=REEVALUATION,
                           actions=None, genotype=job.genotype, key=job.key,
                           reevaluation_of=job.of, phase=REEVALUATION)  # fmt: skip
@@ -410,7 +420,7 @@ class NASSearcher(Searcher):
             return  # a trial of an earlier driver (Tune restored it): already accounted for
         proposal, start, seed = self.live.pop(trial_id)
         self.training[proposal.key] -= 1
-        record = self._trial_record(trial_id, result, error, start, seed)
+        record = self._trial_record(trial_id, result, error, start, seed, proposal.key)
         if not self._evaluated(record["status"]) and seed is not None:
             self.seeds[proposal.key].discard(seed)  # no reward: a retraining may use it again
         record.update(controller_step=proposal.id, origin=proposal.origin,
@@ -442,8 +452,13 @@ class NASSearcher(Searcher):
         error: bool,
         start: float,
         seed: int | None,
+        key: str,
     ) -> dict[str, Any]:
-        """The ledger record of a finished Tune trial, less what identifies the architecture."""
+        """The ledger record of a finished Tune trial, less what identifies the architecture.
+
+        Its reward is the search's objective (docs/cost.md): the AP alone, or the AP weighed by
+        the architecture's cost (measured by this trial or an earlier one of ``key``); a run
+        that ended ``ok`` but whose cost is unknown is recorded ``failed``, with the reason."""
         result = result or {}
         if error:
             status = "error"
@@ -458,6 +473,17 @@ class NASSearcher(Searcher):
             reward = float(result.get("AP", 0.0))
         else:
             reward = self.cfg.penalty
+        objective = self.cfg.objective
+        if objective.active and status in ("ok", "early_stopped"):
+            cost = result.get(objective.cost_column)
+            if cost is None:
+                cost = self.costs.get(key, {}).get(objective.cost_column)
+            if cost is None:
+                status, reward = "failed", self.cfg.penalty
+                reason = ("its cost could not be measured: "
+                          f"{result.get('cost_error', 'no measurement')}")  # fmt: skip
+            else:
+                reward = objective.value(reward, float(cost))
         return {
             "trial_id": trial_id,
             "reward": reward,
@@ -472,7 +498,7 @@ class NASSearcher(Searcher):
             # rewards are reproducible per CPU model and precision (docs/proxy.md)
             "cpu_model": result.get("cpu_model"),
             "gpu_model": result.get("gpu_model"),
-            "metrics": {k: result[k] for k in (*METRICS, *EXTRA) if k in result},
+            "metrics": {k: result[k] for k in (*METRICS, *EXTRA, *COST) if k in result},
             "losses": _losses(result),
             "node": result.get("node") or result.get("node_ip"),
             "start_time": start,

@@ -50,6 +50,7 @@ def proxy_trainable(
     board_seconds: float = 10.0,
     train: Callable[..., Any] = proxy_run,
     scheduled: bool = True,
+    objective: dict[str, Any] | None = None,
 ) -> None:
     """Train the architecture of ``config`` (see :func:`trial_genotype`) with the proxy
     settings ``proxy`` and the trial's own ``config["seed"]``.
@@ -66,7 +67,11 @@ def proxy_trainable(
 
     Exceptions inside the trial end it as ``failed`` (``proxy_train.run`` catches them); errors
     before training (a bad configuration, missing data) are raised so that Tune records the
-    trial as errored. ``train`` is the function that trains one trial,
+    trial as errored. When the driver asks (``config["measure_cost"]``: the architecture's
+    first training), a trial that ended ``ok`` then measures its cost under ``objective``
+    (:func:`nasfpn.cost.measure.architecture_cost`: latency and FLOPs, on this worker) into its
+    result; a failed measurement is recorded (``cost_error``), not raised. ``train`` is the
+    function that trains one trial,
     :func:`nasfpn.proxy_train.run` or one with its signature and result (the driver
     benchmark's instant trial).
     """
@@ -92,6 +97,8 @@ def proxy_trainable(
         if board is not None:
             board.forget.remote(trial_id)
     final = result.to_dict()
+    if config.get("measure_cost") and result.status == "ok":
+        final.update(_cost(genotype, cfg, objective or {}))
     history = final.pop("history")
     final.update(epoch=result.epochs, final=True, node=node, evaluations=len(history),
                  worker_start=worker_start, worker_end=time.time())  # fmt: skip
@@ -112,3 +119,14 @@ def _to_board(board: Any, trial_id: str, result: dict[str, Any]) -> bool:
     except Exception:  # any failure: the result goes through Tune instead
         return False
     return True
+
+
+def _cost(genotype: Genotype, cfg: ProxyConfig, objective: dict[str, Any]) -> dict[str, Any]:
+    """The architecture's cost for the trial's result, or why it could not be measured."""
+    from nasfpn.cost import Objective
+    from nasfpn.cost.measure import architecture_cost
+
+    try:
+        return architecture_cost(genotype, cfg, config_io.from_dict(Objective, objective))
+    except Exception as err:  # the trial's training stands; its cost is missing, and why
+        return {"cost_error": f"{type(err).__name__}: {err}"}

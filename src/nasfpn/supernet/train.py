@@ -379,7 +379,7 @@ def build_model(cfg: SupernetConfig, proxy: ProxyConfig, num_classes: int, space
     weights initialised from the proxy's seed (the neck starts on the space's first sample)."""
     torch.manual_seed(proxy.seed)
     start = step_paths(space, cfg.seed, 0, 1)[0]
-    return build_retinanet(start, proxy.model_config(num_classes))
+    return build_retinanet(start, proxy.model_config(num_classes, start.levels))
 
 
 def load_folder_config(folder: str | Path) -> SupernetConfig:
