@@ -14,9 +14,9 @@ from nasfpn.retrain import load_retrain_config
 from nasfpn.search import SearchConfig, load_search_config
 
 SHIPPED = {
-    "proxy": ["cpu-tiny", "paper"],
+    "proxy": ["cpu-mobile", "cpu-tiny", "mobile", "paper"],
     "retrain": ["cpu-tiny", "r50_fpn_crop640_50e", "r50_nasfpn_crop640_50e"],
-    "search": ["paper"],
+    "search": ["cpu-mobile", "mobile", "paper"],
     "supernet": ["cpu-tiny", "paper"],
 }
 
@@ -74,9 +74,13 @@ def test_show_a_bare_name_only_where_unique(capsys) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("nope", "no preset is named 'nope'; the presets: ['proxy/cpu-tiny'"),
+        ("nope", "no preset is named 'nope'; the presets: ['proxy/cpu-mobile'"),
         ("model/paper", "preset kind 'model' in 'model/paper' is unknown; choose one of"),
-        ("proxy/laptop", "proxy preset 'laptop' is unknown; proxy presets: ['cpu-tiny', 'paper']"),
+        (
+            "proxy/laptop",
+            "proxy preset 'laptop' is unknown; proxy presets: ['cpu-mobile', "
+            "'cpu-tiny', 'mobile', 'paper']",
+        ),
     ],
 )
 def test_show_refuses_unknown_presets(spec, message, capsys) -> None:

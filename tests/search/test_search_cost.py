@@ -102,3 +102,22 @@ def test_bad_objectives_are_one_line_errors(argv, message, tmp_path, capsys) -> 
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_search_of_the_mobile_space_with_costs(tiny_synth, tmp_path, env) -> None:
+    from nasfpn.search import load_search_config
+
+    preset = load_search_config("cpu-mobile")
+    assert (preset.max_level, preset.num_cells, preset.proxy_preset) == (6, 6, "cpu-mobile")
+    assert preset.measure_cost and preset.proxy_config().separable
+    mobile = {**TINY_PROXY, "data": str(tiny_synth), "backbone": "mobilenet_v2",
+              "separable": True, "width": 16}  # fmt: skip
+    cfg = SearchConfig(proxy=mobile, min_level=3, max_level=6, num_cells=6, trials=2,
+                       algorithm="random", measure_cost=True, reevaluate_top=0, num_cpus=2,
+                       objective=Objective(**FAST_LATENCY))  # fmt: skip
+    run_search(cfg, tmp_path / "search", log=lambda *args, **kwargs: None)
+    records = read_ledger(tmp_path / "search")
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    for record in records:  # P3-P6 pyramids: four anchor levels, trained and costed
+        assert record["genotype"]["max_level"] == 6 and len(record["genotype"]["cells"]) == 6
+        assert record["metrics"]["latency_ms"] > 0 and record["metrics"]["cost_flops"] > 0
