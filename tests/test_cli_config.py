@@ -15,7 +15,7 @@ from nasfpn.search import SearchConfig, load_search_config
 
 SHIPPED = {
     "proxy": ["cpu-mobile", "cpu-tiny", "mobile", "paper"],
-    "retrain": ["cpu-tiny", "r50_fpn_crop640_50e", "r50_nasfpn_crop640_50e"],
+    "retrain": ["cpu-mobile", "cpu-tiny", "r50_fpn_crop640_50e", "r50_nasfpn_crop640_50e"],
     "search": ["cpu-mobile", "mobile", "paper"],
     "supernet": ["cpu-tiny", "paper"],
 }

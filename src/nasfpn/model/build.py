@@ -80,7 +80,8 @@ def build_retinanet(arch: str | Path | Genotype, cfg: ModelConfig | None = None)
         bn_eps, bn_momentum = variant.bn_eps, variant.bn_momentum
     if len(cfg.anchors.strides) != len(levels):
         raise ValueError(
-            f"anchor strides {cfg.anchors.strides} must give one stride per pyramid level {levels}"
+            f"anchor strides {cfg.anchors.strides} must give one stride per pyramid level "
+            f"{levels}; set model.anchors.strides={[2**lvl for lvl in levels]}"
         )
     head = SepBNHead(
         num_classes=cfg.num_classes,
