@@ -92,6 +92,8 @@ def test_costs_recorded_beside_an_accuracy_reward(tiny_synth, tmp_path, env) -> 
           "objective.model.backbone=vgg"], "backbone 'vgg' is unknown"),
         (["--set", "measure_cost=true", "--set", "objective.model.colour=red"],
          "unknown key 'objective.model.colour'"),
+        (["--set", "min_level=6", "--set", "max_level=8", "--set", "num_cells=5"],
+         "the search space (levels P6-P8) does not fit the proxy's resnet10"),
         (["--reward", "supernet", "--set", "measure_cost=true"],
          "the one-shot search does not measure costs yet"),
     ],

@@ -44,9 +44,18 @@ def architecture_cost(
 
 
 def check_objective_model(objective: Objective, proxy: ProxyConfig, space) -> None:
-    """Build the costed model of the space's first sample (no data needed): its overrides,
-    backbone and levels are refused here, before a search writes anything, not on a worker."""
+    """Build the proxy's model and the costed model of the space's first sample (no data
+    needed): a space whose levels the backbone cannot give, and the objective's overrides, are
+    refused here, before a search writes anything, not on a worker."""
     import random
 
     genotype = space.decode(space.sample(random.Random(0)))
+    try:
+        build_retinanet(genotype, proxy.model_config(1, genotype.levels))
+    except ValueError as err:
+        raise ValueError(
+            f"the search space (levels P{space.min_level}-P{space.max_level}) does not fit the "
+            f"proxy's {proxy.backbone} ({err}); its backbone gives levels 2-5, so choose "
+            "min_level 5 or less"
+        ) from err
     build_retinanet(genotype, costed_model_config(genotype, proxy, objective, num_classes=1))

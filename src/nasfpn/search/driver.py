@@ -224,10 +224,11 @@ def run_search(
     out = Path(out).resolve()
     if cfg is not None:
         cfg.proxy_config()  # refuse a bad proxy key before anything is written
-        if cfg.costs_measured:  # and a costed model that cannot be built
-            from nasfpn.cost.measure import check_objective_model
+        # and a space whose pyramids the proxy's model cannot build (a backbone without its
+        # levels), and a costed model that cannot be built
+        from nasfpn.cost.measure import check_objective_model
 
-            check_objective_model(cfg.objective, cfg.proxy_config(), cfg.space())
+        check_objective_model(cfg.objective, cfg.proxy_config(), cfg.space())
         if cfg.reward == rewards.SUPERNET and cfg.supernet:  # and shared weights that won't do
             from nasfpn.supernet import check_match
 
