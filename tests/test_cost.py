@@ -87,6 +87,14 @@ def test_bad_objectives_are_refused(settings, message) -> None:
         Objective(**settings)
 
 
+def test_the_cost_of_a_flops_objective_is_the_costed_models() -> None:
+    from nasfpn.cost import Objective
+
+    # the costed model's FLOPs (measured with its latency), not the proxy model's `flops`
+    assert Objective(metric="flops", target=1e9).cost_column == "cost_flops"
+    assert Objective(metric="latency", target=50).cost_column == "latency_ms"
+
+
 def test_the_pareto_front() -> None:
     from nasfpn.cost import pareto_front
 

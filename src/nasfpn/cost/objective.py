@@ -29,7 +29,7 @@ from typing import Any
 METRICS = ("none", "latency", "flops")
 FORMS = ("soft", "hard", "absolute")
 DEFAULT_WEIGHTS = {"soft": -0.07, "hard": 1.0, "absolute": -0.07}
-COST_COLUMNS = {"latency": "latency_ms", "flops": "flops"}  # where a record's metrics keep them
+COST_COLUMNS = {"latency": "latency_ms", "flops": "cost_flops"}  # where records keep the costs
 
 
 @dataclass(frozen=True)
