@@ -62,20 +62,14 @@ def ssdlite_latency(image_size: int) -> dict:
     import torch
     from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
-    from nasfpn.cost.latency import measure_latency
+    from nasfpn.cost.latency import measure_latency, spread
 
     model = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).eval()
     image = [torch.rand(3, image_size, image_size, generator=torch.Generator().manual_seed(0))]
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            times = measure_latency(lambda: model(image))
-    finally:
-        torch.set_num_threads(saved)
-    quartiles = statistics.quantiles(times, n=4)
-    return {"latency_ms": statistics.median(times), "q1_ms": quartiles[0],
-            "q3_ms": quartiles[2], "flops": None}  # fmt: skip
+    with torch.inference_mode():
+        times = spread(measure_latency(lambda: model(image), threads=1))
+    return {"latency_ms": times["median_ms"], "q1_ms": times["q1_ms"], "q3_ms": times["q3_ms"],
+            "flops": None}  # fmt: skip
 
 
 def search(out: Path, name: str, trials: int, seed: int, settings: list[str]) -> Path:

@@ -73,7 +73,7 @@ ALLOWED: dict[str, set[str]] = {
     "ray_setup": set(),
     "console": set(),
     "distributed": {"ray_setup"},
-    "cost": {"train_loop", "model", "proxy_train", "data", "config", "space"},
+    "cost": {"train_loop", "model", "proxy_train", "data", "config", "space", "rewards"},
 }
 # third-party packages a part must not reach, directly or through the parts it imports
 FORBIDDEN: dict[str, set[str]] = {

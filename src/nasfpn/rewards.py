@@ -26,6 +26,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 SEARCH, REEVALUATION = "search", "reevaluation"
+# an architecture's cost in a record's metrics (docs/cost.md): its latency, its costed FLOPs
+LATENCY, FLOPS = "latency_ms", "cost_flops"
+COSTS = (LATENCY, FLOPS)
 PROXY, SUPERNET = "proxy", "supernet"  # where a reward came from (a record's reward_source)
 # runs whose reward measures the architecture trained to the end of its schedule: `ok`, and
 # `diverged` (its loss blew up: the recorded penalty is what that seed gave). Timeouts, errors

@@ -33,7 +33,7 @@ EXTRA: tuple[str, ...] = (
 )  # fmt: skip
 # an architecture's cost (docs/cost.md), measured after its first training when the search
 # measures costs; copied onto every row of the architecture, NaN where never measured
-COST: tuple[str, ...] = ("latency_ms", "cost_flops")
+COST: tuple[str, ...] = rewards.COSTS
 STATUSES: tuple[str, ...] = (
     "ok", "duplicate", "diverged", "early_stopped", "timeout", "failed", "error"
 )  # fmt: skip

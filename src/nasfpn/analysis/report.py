@@ -22,6 +22,7 @@ from nasfpn.analysis.drawing import draw_genotype
 from nasfpn.analysis.fidelity import REFERENCE_FILE, plot_fidelity, summarize
 from nasfpn.analysis.ledger import (
     CONFIG_FILE,
+    COST,
     HEALTH_FILE,
     load_controller,
     load_ledger,
@@ -37,6 +38,7 @@ from nasfpn.analysis.oneshot import (
     supernet_folder,
 )
 from nasfpn.analysis.plots import (
+    PARETO_AXES,
     health_fields,
     plot_controller,
     plot_decisions,
@@ -193,10 +195,9 @@ def _pareto(directory: Path, config: dict) -> str:
         "measured once (docs/cost.md). A member: no other architecture has a higher AP at no "
         "more cost.</p>"
     ]
-    for cost, label in (("latency_ms", "latency (ms)"), ("cost_flops", "FLOPs")):
-        front = pd.DataFrame(doc["fronts"][cost], columns=["key", "AP", "runs", "latency_ms",
-                                                             "cost_flops"])  # fmt: skip
-        parts.append(f"<h3>Against {label}</h3>" + _table(front, text=("key",)))
+    for cost in COST:
+        front = pd.DataFrame(doc["fronts"][cost], columns=["key", "AP", "runs", *COST])
+        parts.append(f"<h3>Against {PARETO_AXES[cost]}</h3>" + _table(front, text=("key",)))
     return "".join(parts)
 
 
@@ -252,7 +253,7 @@ def report_html(directory: str | PathLike[str], k: int = 5) -> str:
 
     parts.append("<h2>Curves</h2><div class='grid'>")
     parts += [_panel(plot_rewards, df), _panel(plot_unique, df)]
-    costs = [c for c in ("latency_ms", "cost_flops") if df[c].notna().any()]
+    costs = [c for c in COST if df[c].notna().any()]
     parts += [_panel(plot_pareto, df, cost) for cost in ("params", "flops", *costs)]
     parts += [_panel(plot_decisions, df, group) for group in ("op", "level", "input")]
     parts.append("</div>")

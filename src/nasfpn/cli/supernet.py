@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ def _default_out() -> Path:
 
 def run_train(args: argparse.Namespace) -> int:
     from nasfpn.supernet import load_supernet_config, train_supernet
+    from nasfpn.supernet.train import progress_printer
 
     if args.resume is not None:
         if args.config is not None or args.set or args.out is not None:
@@ -34,14 +34,7 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         out = Path(args.out) if args.out is not None else _default_out()
         cfg = load_supernet_config(args.config or "cpu-tiny", args.set or [])
-    last = [0.0]
-
-    def progress(entry: dict) -> None:
-        now = time.monotonic()
-        if now - last[0] >= args.every:
-            last[0] = now
-            print(f"step {entry['step']:>6}  loss {entry['loss']:.4f}  lr {entry['lr']:.2e}  "
-                  f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
+    progress = progress_printer(args.every)
 
     resume = args.resume is not None
     if args.ray_workers is not None:

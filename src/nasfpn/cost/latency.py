@@ -53,27 +53,42 @@ def measure_latency(
     *,
     warmup: int = 20,
     repeats: int = 20,
+    threads: int | None = None,
     synchronize: Any = None,
 ) -> list[float]:
-    """Milliseconds of each of ``repeats`` calls of ``run()``, after ``warmup`` untimed ones.
-    ``synchronize()`` (a CUDA device's) is called before each clock reading."""
+    """Milliseconds of each of ``repeats`` calls of ``run()``, after ``warmup`` untimed ones,
+    with torch's intra-op thread count set to ``threads`` meanwhile (None: left as it is) and
+    restored after. ``synchronize()`` (a CUDA device's) is called before each clock reading."""
     if warmup < 0 or repeats < 1:
         raise ValueError(
             f"warmup={warmup} and repeats={repeats}: warm-up runs must be 0 or more and timed "
             "runs at least 1"
         )
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        if synchronize is not None:
-            synchronize()
-        start = time.perf_counter()
-        run()
-        if synchronize is not None:
-            synchronize()
-        times.append((time.perf_counter() - start) * 1000)
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            run()
+        times = []
+        for _ in range(repeats):
+            if synchronize is not None:
+                synchronize()
+            start = time.perf_counter()
+            run()
+            if synchronize is not None:
+                synchronize()
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        torch.set_num_threads(saved)
     return times
+
+
+def spread(times: list[float]) -> dict[str, float]:
+    """The median, quartiles and extremes of timed runs (milliseconds)."""
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {"median_ms": statistics.median(times), "q1_ms": quartiles[0],
+            "q3_ms": quartiles[2], "min_ms": min(times), "max_ms": max(times)}  # fmt: skip
 
 
 def model_latency(
@@ -102,21 +117,11 @@ def model_latency(
     images = torch.rand(batch, 3, image_size, image_size, generator=generator).to(device)
     sizes = [(image_size, image_size)] * batch
     sync = torch.cuda.synchronize if device.type == "cuda" else None
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            times = measure_latency(lambda: model.detect(model(images), sizes), warmup=warmup,
-                                    repeats=repeats, synchronize=sync)  # fmt: skip
-    finally:
-        torch.set_num_threads(saved)
-    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    with torch.inference_mode():
+        times = measure_latency(lambda: model.detect(model(images), sizes), warmup=warmup,
+                                repeats=repeats, threads=threads, synchronize=sync)  # fmt: skip
     return Latency(
-        median_ms=statistics.median(times),
-        q1_ms=quartiles[0],
-        q3_ms=quartiles[2],
-        min_ms=min(times),
-        max_ms=max(times),
+        **spread(times),
         times_ms=tuple(times),
         warmup=warmup,
         repeats=repeats,

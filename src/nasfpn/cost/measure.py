@@ -58,4 +58,5 @@ def check_objective_model(objective: Objective, proxy: ProxyConfig, space) -> No
             f"proxy's {proxy.backbone} ({err}); its backbone gives levels 2-5, so choose "
             "min_level 5 or less"
         ) from err
-    build_retinanet(genotype, costed_model_config(genotype, proxy, objective, num_classes=1))
+    if objective.model:  # otherwise the costed model is the one just built
+        build_retinanet(genotype, costed_model_config(genotype, proxy, objective, num_classes=1))

@@ -26,10 +26,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from nasfpn.rewards import FLOPS, LATENCY
+
 METRICS = ("none", "latency", "flops")
 FORMS = ("soft", "hard", "absolute")
 DEFAULT_WEIGHTS = {"soft": -0.07, "hard": 1.0, "absolute": -0.07}
-COST_COLUMNS = {"latency": "latency_ms", "flops": "cost_flops"}  # where records keep the costs
+COST_COLUMNS = {"latency": LATENCY, "flops": FLOPS}  # where records keep the costs
 
 
 @dataclass(frozen=True)

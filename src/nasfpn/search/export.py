@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from nasfpn import rewards
+from nasfpn.cost import pareto_front
+from nasfpn.rewards import COSTS
 from nasfpn.space import Genotype, SearchSpace
 
 BEST_FILE = "best_genotype.json"
@@ -88,10 +90,9 @@ def architecture_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in records:
         metrics = record.get("metrics") or {}
         key = record.get("key")
-        if metrics.get("latency_ms") is not None and metrics.get("cost_flops") is not None:
+        if all(metrics.get(name) is not None for name in COSTS):
             costs.setdefault(key, {"key": key, "genotype": record.get("genotype"),
-                                   "latency_ms": metrics["latency_ms"],
-                                   "cost_flops": metrics["cost_flops"]})  # fmt: skip
+                                   **{name: metrics[name] for name in COSTS}})  # fmt: skip
         if (record.get("status") == "ok" and metrics.get("AP") is not None
                 and record.get("reward_source", "proxy") == "proxy"):  # fmt: skip
             aps.setdefault(key, []).append(float(metrics["AP"]))
@@ -102,16 +103,13 @@ def architecture_costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def export_pareto(out: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def export_pareto(out: Path, records: list[dict[str, Any]]) -> None:
     """Write ``pareto.json``: the architectures no other beats on both mean AP and cost, one
-    front for latency and one for FLOPs (docs/cost.md); returns the latency front."""
-    from nasfpn.cost import pareto_front
-
+    front for latency and one for FLOPs (docs/cost.md)."""
     archs = architecture_costs(records)
     fronts = {}
-    for cost in ("latency_ms", "cost_flops"):
+    for cost in COSTS:
         members = pareto_front([(a[cost], a["AP"]) for a in archs])
         fronts[cost] = [archs[i] for i in members]
     doc = {"search": str(out), "architectures": len(archs), "fronts": fronts}
     _write(out / PARETO_FILE, json.dumps(doc, indent=2))
-    return fronts["latency_ms"]

@@ -46,6 +46,7 @@ from ray.tune.search import Searcher
 
 from nasfpn.controller import Algorithm, Proposal
 from nasfpn.rewards import (
+    COSTS,
     PROXY,
     REEVALUATION,
     SEARCH,
@@ -64,7 +65,7 @@ METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 EXTRA = ("params", "flops", "train_seconds", "eval_seconds", "epochs", "iterations",
          "worker_start", "worker_end")  # fmt: skip
 # an architecture's cost, measured after its first training (nasfpn.cost.measure), or why not
-COST = ("latency_ms", "cost_flops", "latency", "cost_error")
+COST = (*COSTS, "latency", "cost_error")
 # statuses whose reward says something about the architecture (replayed for duplicates);
 # `timeout` joins them when the search penalises timeouts (on_timeout: penalty)
 EVALUATED = ("ok", "diverged", "early_stopped")
@@ -168,7 +169,7 @@ class NASSearcher(Searcher):
         return status in EVALUATED or (status == "timeout" and self.cfg.on_timeout == "penalty")
 
     def _remember(self, record: dict[str, Any]) -> None:
-        measured = {k: (record.get("metrics") or {}).get(k) for k in ("latency_ms", "cost_flops")}
+        measured = {k: (record.get("metrics") or {}).get(k) for k in COSTS}
         if all(v is not None for v in measured.values()):
             self.costs.setdefault(record["key"], measured)
         search = phase(record) == SEARCH

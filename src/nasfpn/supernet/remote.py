@@ -202,19 +202,10 @@ def train_remote(
 def _train_worker(job: dict[str, Any]) -> None:
     """One Ray Train worker of :func:`train_on_ray_train`; rank 0 prints progress lines."""
     from nasfpn import config as config_io
-    from nasfpn.supernet.train import train_supernet
+    from nasfpn.supernet.train import progress_printer, train_supernet
 
     cfg = config_io.from_dict(SupernetConfig, job["config"]) if job["config"] else None
-    last = [0.0]
-
-    def progress(entry: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if now - last[0] >= job["every"]:
-            last[0] = now
-            print(f"step {entry['step']:>6}  loss {entry['loss']:.4f}  "
-                  f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
-
-    train_supernet(cfg, job["out"], resume=job["resume"], progress=progress)
+    train_supernet(cfg, job["out"], resume=job["resume"], progress=progress_printer(job["every"]))
 
 
 def train_on_ray_train(

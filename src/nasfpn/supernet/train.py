@@ -191,6 +191,21 @@ class _Checkpoint(Hook):
         return None
 
 
+def progress_printer(every: float) -> Callable[[dict[str, Any]], None]:
+    """A ``progress`` for :func:`train_supernet` that prints a step's line at most every
+    ``every`` seconds (the command line's, and a Ray Train worker's)."""
+    last = [-float("inf")]
+
+    def progress(entry: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            print(f"step {entry['step']:>6}  loss {entry['loss']:.4f}  lr {entry['lr']:.2e}  "
+                  f"({entry['seconds']:.0f} s)", flush=True)  # fmt: skip
+
+    return progress
+
+
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
     """``torch.save`` into a temporary file beside ``path``, then rename: a reader (or a
     resume after SIGKILL) sees the old checkpoint or the new one, never half of one."""
