@@ -17,8 +17,8 @@ convs, the P3-P6 space):
    cell dominates FPNLite (higher mean AP at no more latency), with the AP margin in seed stds.
 
     uv run python benchmarks/mobile_pareto.py --out runs/mobile-pareto [--trials 40] [--seed 0]
-        [--retrain-seeds 3] [--target-ms MS] [--form soft] [--weight W] [--image-size 320]
-        [--json OUT]
+        [--retrain-seeds 3] [--parallel 2] [--target-ms MS] [--form soft] [--weight W]
+        [--image-size 320] [--json OUT]
 
 Resumable: every search and retraining is a `nasfpn` command whose folder persists under
 ``--out``; run the same command again to continue (searches with `--resume`, retrainings with
@@ -28,11 +28,13 @@ Resumable: every search and retraining is a `nasfpn` command whose folder persis
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -86,14 +88,19 @@ def search(out: Path, name: str, trials: int, seed: int, settings: list[str]) ->
 
 
 def retrain(out: Path, name: str, arch: str, seed: int, extra: list[str]) -> float:
-    folder = out / "retrain" / f"{name}-s{seed}"
+    """The retrain AP of ``arch``; its folder is named after the genotype's content, so a best
+    genotype that changed when a search was resumed is retrained, not read back stale."""
+    tag = name
+    if Path(arch).is_file():
+        tag += "-" + hashlib.sha256(Path(arch).read_bytes()).hexdigest()[:8]
+    folder = out / "retrain" / f"{tag}-s{seed}"
     metrics = folder / "metrics.json"
     if not (metrics.is_file() and json.loads(metrics.read_text()).get("status") == "ok"):
         cmd = [*NASFPN_CMD, "retrain", arch, "--config", "cpu-mobile", "--out", str(folder),
                "--resume", "--set", f"seed={seed}"]  # fmt: skip
         for item in extra:
             cmd += ["--set", item]
-        _run(cmd, out / "commands.log")
+        _run(cmd, out / "retrain" / f"{tag}-s{seed}.log")
     return float(json.loads(metrics.read_text())["final"]["AP"])
 
 
@@ -107,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--form", default="soft", choices=["soft", "hard", "absolute"])
     parser.add_argument("--weight", type=float, help="the form's weight (default: its own)")
     parser.add_argument("--image-size", type=int, default=320, help="the costed input size")
+    parser.add_argument("--parallel", type=int, default=2, help="retrainings at a time")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -154,10 +162,18 @@ def main(argv: list[str] | None = None) -> dict:
         "fpnlite": ("fpn", []),
         "published (separable)": ("nasfpn", [PUBLISHED_STRIDES]),
     }
+    # two retrainings at a time, one thread each (the preset's `threads: 1`), on a 2-core machine
+    (args.out / "retrain").mkdir(exist_ok=True)
+    jobs = [(name, seed) for name in models for seed in range(args.retrain_seeds)]
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        futures = {}
+        for name, seed in jobs:
+            arch, extra = models[name]
+            slug = name.replace(" ", "-").replace("(", "").replace(")", "")
+            futures[name, seed] = pool.submit(retrain, args.out, slug, arch, seed, extra)
     rows = {}
-    for name, (arch, extra) in models.items():
-        aps = [retrain(args.out, name.replace(" ", "-").replace("(", "").replace(")", ""), arch,
-                       seed, extra) for seed in range(args.retrain_seeds)]  # fmt: skip
+    for name, (arch, _) in models.items():
+        aps = [futures[(name, seed)].result() for seed in range(args.retrain_seeds)]
         extra_inspect = ["--max-level", "6"] if arch == "fpn" else []
         lat = latency_of("fpnlite" if arch == "fpn" else arch, size, *extra_inspect)
         rows[name] = {"retrain_aps": aps, "mean": statistics.fmean(aps),
