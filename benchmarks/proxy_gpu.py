@@ -10,7 +10,13 @@ timed steps alone, without the warm-up's cuDNN autotuning workspaces. Data loadi
 (on CPU the loader delivers hundreds of times what this model consumes: "Data loading" in
 benchmarks/README.md).
 
-    uv run python benchmarks/proxy_gpu.py [--amp none,bf16,fp16] [--batch 64] [--json OUT]
+``--preset mobile`` times the mobile proxy instead (MobileNetV2 from scratch, 3@48 separable,
+320 x 320, batch 64) on a genotype of the mobile space (P3-P6; the `mobile` search preset's space,
+sampled with seed 0), the figure that a mobile search's cost on COCO is computed from
+(docs/cost.md).
+
+    uv run python benchmarks/proxy_gpu.py [--preset paper|mobile] [--amp none,bf16,fp16]
+        [--batch 64] [--json OUT]
 
 It needs CUDA and refuses clearly without it (exit status 2).
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 
 import torch
@@ -26,28 +33,35 @@ from gpu_step import synthetic_batch, time_training_step
 
 from nasfpn.model import build_retinanet
 from nasfpn.proxy_train import load_proxy_config
+from nasfpn.search import load_search_config
 from nasfpn.space import NASFPN
 from nasfpn.train_loop import make_trainer
 
 NUM_CLASSES = 80
 
 
-def measure(amp: str, batch: int | None, iters: int) -> dict[str, float | str | int]:
-    cfg = load_proxy_config("paper")
+def measure(preset: str, amp: str, batch: int | None, iters: int) -> dict[str, float | str | int]:
+    cfg = load_proxy_config(preset)
     batch = batch or cfg.batch_size
     device = torch.device("cuda")
     torch.manual_seed(0)
-    model = build_retinanet(NASFPN, cfg.model_config(NUM_CLASSES))
+    if preset == "paper":
+        genotype = NASFPN
+    else:  # the mobile space's levels (P3-P6): one genotype of it, the same every run
+        space = load_search_config(preset).space()
+        genotype = space.decode(space.sample(random.Random(0)))
+    model = build_retinanet(genotype, cfg.model_config(NUM_CLASSES, genotype.levels))
     trainer = make_trainer(model, cfg.optim_config(), cfg.epochs, 1000, device=device, amp=amp)
     images, targets = synthetic_batch(cfg.image_size, batch, NUM_CLASSES, device)
     per_step, peak, steady = time_training_step(model, trainer, images, targets, iters)
-    return {"amp": amp, "batch": batch, "image_size": cfg.image_size,
+    return {"preset": preset, "amp": amp, "batch": batch, "image_size": cfg.image_size,
             "seconds_per_step": per_step, "img_per_s": batch / per_step,
             "peak_gib": peak, "steady_peak_gib": steady}  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="paper", choices=["paper", "mobile"])
     parser.add_argument("--amp", default="none,bf16,fp16", help="AMP modes, comma-separated")
     parser.add_argument("--batch", type=int, default=None, help="default: the preset's (64)")
     parser.add_argument("--iters", type=int, default=10, help="timed training steps")
@@ -59,7 +73,7 @@ def main() -> int:
         return 2
     torch.backends.cudnn.benchmark = True
     gpu = torch.cuda.get_device_name()
-    results = [measure(amp, args.batch, args.iters) for amp in args.amp.split(",")]
+    results = [measure(args.preset, amp, args.batch, args.iters) for amp in args.amp.split(",")]
     print("| GPU | AMP | batch | size | s/step | images/s | peak memory (GiB) "
           "| steady peak (GiB) |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|")
