@@ -25,6 +25,7 @@ from nasfpn.model.anchors import AnchorSpec
 from nasfpn.model.build import fpn_levels
 from nasfpn.model.layers import SeparableConv2d
 from nasfpn.space import NASFPN, SearchSpace
+from nasfpn.space.serialize import to_json
 
 MOBILE_SPACE = SearchSpace(min_level=3, max_level=6, num_cells=6)
 
@@ -143,3 +144,16 @@ def test_inspect_mobile_models(capsys) -> None:
     assert fpnlite["levels"] == [3, 4, 5, 6]
     assert main(["inspect", "fpnlite", "--max-level", "9"]) == 2
     assert "--max-level 9 must be 4 to 8" in capsys.readouterr().err
+
+
+def test_a_separable_model_whose_levels_the_backbone_lacks_is_a_one_line_error(
+    tmp_path, capsys
+) -> None:
+    space = SearchSpace(min_level=1, max_level=4, num_cells=6)
+    path = tmp_path / "p1_p4.json"
+    path.write_text(to_json(space.decode(space.sample(random.Random(0)))))
+    argv = ["inspect", str(path), "--backbone", "mobilenet_v2", "--separable"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "out_levels (1, 2, 3, 4) must lie in 2..5" in err
+    assert "Traceback" not in err and err.count("\n") == 1
