@@ -10,6 +10,8 @@ convs, the P3-P6 space):
    target of the latency-aware search is FPNLite's median unless ``--target-ms`` is given.
 2. Two searches at the same budget and seed: accuracy-only (costs recorded) and latency-aware
    (``objective.metric=latency``, ``objective.target``, ``objective.form``, ``objective.weight``).
+   Aging evolution (the preset's population of 6): the same seed gives both the same 6 random
+   proposals, and they part where selection, which sees the objective, starts.
 3. Their Pareto fronts (AP against latency) in one figure, with the references.
 4. The best of each search (its ``best_genotype.json``), FPNLite and the published cell, each
    retrained ``--retrain-seeds`` times with the `cpu-mobile` retrain preset; the table gives retrain
