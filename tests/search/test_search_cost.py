@@ -123,3 +123,13 @@ def test_a_search_of_the_mobile_space_with_costs(tiny_synth, tmp_path, env) -> N
     for record in records:  # P3-P6 pyramids: four anchor levels, trained and costed
         assert record["genotype"]["max_level"] == 6 and len(record["genotype"]["cells"]) == 6
         assert record["metrics"]["latency_ms"] > 0 and record["metrics"]["cost_flops"] > 0
+
+
+def test_the_next_steps_build_the_searchs_kind_of_detector() -> None:
+    from nasfpn.cli.search import _model_options
+    from nasfpn.search import load_search_config
+
+    mobile = _model_options(load_search_config("cpu-mobile"))
+    inspect = " --backbone mobilenet_v2 --repeats 2 --width 48 --separable"
+    assert mobile == (inspect, " --config cpu-mobile")
+    assert _model_options(SearchConfig()) == ("", "")  # the quick start's: the defaults fit

@@ -456,3 +456,19 @@ def test_a_tune_run_gets_at_most_its_share_of_trials(tmp_path) -> None:
     assert [s.suggest(t)["controller_step"] for t in ("t4", "t5")] == [2, 3]
     s.start_run(None)
     assert s.suggest("t6")["controller_step"] == 4 and s.suggest("t7") == Searcher.FINISHED
+
+
+def test_a_cost_aware_search_shows_its_reward_with_the_ap_beside_it(tmp_path) -> None:
+    from nasfpn.cost import Objective
+    from nasfpn.search.progress import SearchDisplay, SearchProgress
+
+    objective = Objective(metric="flops", target=5.0, form="hard", weight=1.0)
+    s = _searcher(tmp_path, trials=2, objective=objective)
+    lines = []
+    display = SearchDisplay(s, live=False)
+    display.log = lambda line, **_: lines.append(line)
+    s.on_record = progress = SearchProgress(s, 2, None, None, display)
+    s.suggest("t1")
+    s.on_trial_complete("t1", {**_ok(0.3), "cost_flops": 10.0})  # twice the target: half
+    assert progress.stats["best"] == pytest.approx(0.15)
+    assert "reward 0.1500 (AP 0.3000)" in lines[-1] and "best reward 0.1500" in lines[-1]

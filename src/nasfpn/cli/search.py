@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nasfpn.search import SearchConfig
 
 
 def run(args: argparse.Namespace) -> int:
     from nasfpn.search import BEST_FILE, LEDGER_FILE, TOP_K_FILE, load_search_config, run_search
+    from nasfpn.search.driver import CONFIG_FILE
 
     overrides = list(args.set or [])
     for name in ("algorithm", "trials", "seed", "address", "reward", "supernet"):
@@ -30,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_search_config(args.config, overrides)
         out = Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_search(cfg, out, verbose=args.verbose)
+    saved = load_search_config(summary.out / CONFIG_FILE)
     print()
     extra = f" and {summary.reevaluations} re-evaluation runs" if summary.reevaluations else ""
     print(f"search finished: {summary.trials} trials{extra} in {summary.seconds / 60:.1f} min")
@@ -50,17 +56,35 @@ def run(args: argparse.Namespace) -> int:
             kind = "stand-alone run" if score is not None else "run"
             shared = f"; shared-weight score {score:.4f}" if score is not None else ""
         plural = "s" if best["evaluations"] > 1 else ""
-        print(f"best architecture: key {best['key']}, AP {best['reward_mean']:.4f}{spread} over "
-              f"{best['evaluations']} {kind}{plural} ({runs}; trial {best['trial_id']}, "
+        objective = saved.objective
+        what = f"{objective.metric} objective ({objective.form})" if objective.active else "AP"
+        print(f"best architecture: key {best['key']}, {what} {best['reward_mean']:.4f}{spread} "
+              f"over {best['evaluations']} {kind}{plural} ({runs}; trial {best['trial_id']}, "
               f"controller step {best['controller_step']}{shared})")  # fmt: skip
         print(f"  cells: {cells}")
         print(f"  exported genotype: {summary.out / BEST_FILE}  (top k: {TOP_K_FILE})")
     print(f"  ledger:            {summary.out / LEDGER_FILE}")
     print(f"  TensorBoard:       tensorboard --logdir {summary.out}")
     print(f"  report:            nasfpn report {summary.out}")
-    print(f"  inspect the best:  nasfpn inspect {summary.out / BEST_FILE}")
-    print(f"  retrain the best:  nasfpn retrain {summary.out / BEST_FILE}")
+    model, retrain = _model_options(saved)
+    print(f"  inspect the best:  nasfpn inspect {summary.out / BEST_FILE}{model}")
+    print(f"  retrain the best:  nasfpn retrain {summary.out / BEST_FILE}{retrain}")
     return 0 if summary.best is not None else 1
+
+
+def _model_options(cfg: SearchConfig) -> tuple[str, str]:
+    """The options that make `inspect` and `retrain` build the search's kind of detector: the
+    proxy's backbone and separable convs where they are not the defaults (the mobile presets),
+    and the retrain preset named like the proxy preset, if there is one."""
+    from nasfpn.config import preset_names
+
+    proxy = cfg.proxy_config()
+    inspect = ""
+    if proxy.backbone == "mobilenet_v2" or proxy.separable:
+        inspect = f" --backbone {proxy.backbone} --repeats {proxy.repeats} --width {proxy.width}"
+        inspect += " --separable" if proxy.separable else ""
+    named = cfg.proxy_preset in preset_names("retrain") and cfg.proxy_preset != "cpu-tiny"
+    return inspect, f" --config {cfg.proxy_preset}" if named else ""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

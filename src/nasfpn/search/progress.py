@@ -121,8 +121,12 @@ class SearchProgress:
         # running counts, updated per record (a scan of the ledger per record grows with it)
         self.counts = {"done": 0, "failed": 0, "timeouts": 0, "duplicates": 0}
         self.best: float | None = None  # of the search's own rewards (shared-weight scores...)
-        self.source = getattr(getattr(searcher, "cfg", None), "reward", "proxy")
-        self.best_name = "best score" if self.source == "supernet" else "best AP"
+        cfg = getattr(searcher, "cfg", None)
+        self.source = getattr(cfg, "reward", "proxy")
+        # a cost-aware search's reward is its objective's value, not the AP
+        objective = getattr(getattr(cfg, "objective", None), "active", False)
+        self.reward_name = "reward" if objective else "AP"
+        self.best_name = "best score" if self.source == "supernet" else f"best {self.reward_name}"
         self.last_line = -math.inf  # time.monotonic() of the last score's line
         self.keys: set[str] = set()
         for record in searcher.ledger.records:
@@ -179,7 +183,10 @@ class SearchProgress:
         now = time.monotonic()
         if not score or now - self.last_line >= SCORE_LINE_SECONDS or s["done"] >= self.total:
             self.last_line = now
-            name = "score" if score else "AP"
+            name = "score" if score else self.reward_name
+            ap = (record.get("metrics") or {}).get("AP")
+            if name == "reward" and ap is not None:
+                tag = f" (AP {ap:.4f}){tag}"
             self.display.log(
                 f"[{s['done']:>4}/{self.total}] {record['status']:<13} {name} "
                 f"{record['reward']:.4f}{tag} | running {running}, "
