@@ -31,11 +31,12 @@ def run(args: argparse.Namespace) -> int:
             )
         summary = run_search(None, args.resume, resume=True, trials=args.trials,
                              address=args.address, verbose=args.verbose)  # fmt: skip
+        saved = load_search_config(Path(args.resume) / CONFIG_FILE)
     else:
         cfg = load_search_config(args.config, overrides)
         out = Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
         summary = run_search(cfg, out, verbose=args.verbose)
-    saved = load_search_config(summary.out / CONFIG_FILE)
+        saved = cfg
     print()
     extra = f" and {summary.reevaluations} re-evaluation runs" if summary.reevaluations else ""
     print(f"search finished: {summary.trials} trials{extra} in {summary.seconds / 60:.1f} min")
@@ -77,13 +78,14 @@ def _model_options(cfg: SearchConfig) -> tuple[str, str]:
     proxy's backbone and separable convs where they are not the defaults (the mobile presets),
     and the retrain preset named like the proxy preset, if there is one."""
     from nasfpn.config import preset_names
+    from nasfpn.retrain.config import DEFAULT_PRESET
 
     proxy = cfg.proxy_config()
     inspect = ""
     if proxy.backbone == "mobilenet_v2" or proxy.separable:
         inspect = f" --backbone {proxy.backbone} --repeats {proxy.repeats} --width {proxy.width}"
         inspect += " --separable" if proxy.separable else ""
-    named = cfg.proxy_preset in preset_names("retrain") and cfg.proxy_preset != "cpu-tiny"
+    named = cfg.proxy_preset in preset_names("retrain") and cfg.proxy_preset != DEFAULT_PRESET
     return inspect, f" --config {cfg.proxy_preset}" if named else ""
 
 

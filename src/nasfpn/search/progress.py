@@ -124,8 +124,8 @@ class SearchProgress:
         cfg = getattr(searcher, "cfg", None)
         self.source = getattr(cfg, "reward", "proxy")
         # a cost-aware search's reward is its objective's value, not the AP
-        objective = getattr(getattr(cfg, "objective", None), "active", False)
-        self.reward_name = "reward" if objective else "AP"
+        self.cost_aware = getattr(getattr(cfg, "objective", None), "active", False)
+        self.reward_name = "reward" if self.cost_aware else "AP"
         self.best_name = "best score" if self.source == "supernet" else f"best {self.reward_name}"
         self.last_line = -math.inf  # time.monotonic() of the last score's line
         self.keys: set[str] = set()
@@ -185,7 +185,7 @@ class SearchProgress:
             self.last_line = now
             name = "score" if score else self.reward_name
             ap = (record.get("metrics") or {}).get("AP")
-            if name == "reward" and ap is not None:
+            if self.cost_aware and not score and ap is not None:
                 tag = f" (AP {ap:.4f}){tag}"
             self.display.log(
                 f"[{s['done']:>4}/{self.total}] {record['status']:<13} {name} "
